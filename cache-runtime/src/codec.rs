@@ -1,0 +1,221 @@
+//! Codecs turn values into bytes for stores that keep bytes (Redis), behind a small header.
+//!
+//! A stored value is an 11-byte header and the codec's payload:
+//!
+//! | bytes | meaning |
+//! |---|---|
+//! | 0 | magic `0xCA` |
+//! | 1 | format version, `1` |
+//! | 2 | codec id ([`Codec::id`]) |
+//! | 3..11 | when it was stored, milliseconds since the Unix epoch, little-endian |
+//!
+//! Bytes without this header, with another version, or from another codec are never decoded:
+//! they read as a miss. The in-memory provider keeps typed values and uses no codec at all.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use erased_serde;
+
+use crate::CacheError;
+
+/// The closure a codec hands its deserializer to; see [`Codec::decode`].
+pub type DecodeVisitor<'v> = dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error> + 'v;
+
+/// A serde format that values are stored in.
+///
+/// Built in: [`Postcard`] (the default), [`Bincode`] (feature `bincode`) and [`Json`] (feature
+/// `json`). A codec of your own works on type-erased serde values through
+/// [`erased_serde`], re-exported here:
+///
+/// ```
+/// use cache_runtime::codec::{erased_serde, Codec, DecodeVisitor};
+/// use cache_runtime::CacheError;
+///
+/// #[derive(Debug)]
+/// struct MyJson;
+///
+/// impl Codec for MyJson {
+///     fn id(&self) -> u8 { 200 }
+///     fn name(&self) -> &'static str { "my-json" }
+///     fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), CacheError> {
+///         serde_json::to_writer(out, value).map_err(|e| CacheError::Codec { codec: "my-json", message: e.to_string() })
+///     }
+///     fn decode(&self, bytes: &[u8], visit: &mut DecodeVisitor<'_>) -> Result<(), CacheError> {
+///         let mut de = serde_json::Deserializer::from_slice(bytes);
+///         visit(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+///             .map_err(|e| CacheError::Codec { codec: "my-json", message: e.to_string() })
+///     }
+/// }
+/// ```
+pub trait Codec: Send + Sync + fmt::Debug + 'static {
+    /// The id written in each value's header: 1 to 15 are the built-in codecs', take 16 to 255.
+    fn id(&self) -> u8;
+    /// A short name for errors and logs.
+    fn name(&self) -> &'static str;
+    /// Appends the encoding of `value` to `out`.
+    fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), CacheError>;
+    /// Hands a deserializer over `bytes` to `visit`, and fails if `bytes` hold more than one value.
+    fn decode(&self, bytes: &[u8], visit: &mut DecodeVisitor<'_>) -> Result<(), CacheError>;
+}
+
+fn codec_error(codec: &'static str, message: impl fmt::Display) -> CacheError {
+    CacheError::Codec { codec, message: message.to_string() }
+}
+
+/// [postcard](https://docs.rs/postcard): compact, maintained, the default.
+///
+/// Sequences read from the wire are pre-allocated by serde with at most 1 MiB whatever length a
+/// corrupt payload claims, and strings are checked against the bytes left, so a damaged value
+/// cannot make decoding allocate without bound.
+///
+/// ```
+/// use cache_runtime::codec::{Codec, Postcard};
+/// assert_eq!(Postcard.name(), "postcard");
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Postcard;
+
+impl Codec for Postcard {
+    fn id(&self) -> u8 {
+        1
+    }
+    fn name(&self) -> &'static str {
+        "postcard"
+    }
+    fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), CacheError> {
+        let taken = std::mem::take(out);
+        *out = postcard::to_extend(value, taken).map_err(|e| codec_error("postcard", e))?;
+        Ok(())
+    }
+    fn decode(&self, bytes: &[u8], visit: &mut DecodeVisitor<'_>) -> Result<(), CacheError> {
+        let mut de = postcard::Deserializer::from_bytes(bytes);
+        visit(&mut <dyn erased_serde::Deserializer>::erase(&mut de)).map_err(|e| codec_error("postcard", e))?;
+        let rest = de.finalize().map_err(|e| codec_error("postcard", e))?;
+        if !rest.is_empty() {
+            return Err(codec_error("postcard", format!("{} bytes left over after the value", rest.len())));
+        }
+        Ok(())
+    }
+}
+
+/// [bincode](https://docs.rs/bincode) 2.x with its standard configuration, for those who ask for
+/// it by name.
+///
+/// ```
+/// use cache_runtime::codec::{Codec, Bincode};
+/// assert_eq!(Bincode.name(), "bincode");
+/// ```
+#[cfg(feature = "bincode")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bincode")))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bincode;
+
+#[cfg(feature = "bincode")]
+impl Bincode {
+    fn config() -> impl bincode::config::Config {
+        // A corrupt length can claim at most this much.
+        bincode::config::standard().with_limit::<{ 512 * 1024 * 1024 }>()
+    }
+}
+
+#[cfg(feature = "bincode")]
+impl Codec for Bincode {
+    fn id(&self) -> u8 {
+        2
+    }
+    fn name(&self) -> &'static str {
+        "bincode"
+    }
+    fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), CacheError> {
+        let bytes = bincode::serde::encode_to_vec(value, Self::config()).map_err(|e| codec_error("bincode", e))?;
+        out.extend_from_slice(&bytes);
+        Ok(())
+    }
+    fn decode(&self, bytes: &[u8], visit: &mut DecodeVisitor<'_>) -> Result<(), CacheError> {
+        let ((), read) = bincode::serde::seed_decode_from_slice(ErasedSeed(visit), bytes, Self::config())
+            .map_err(|e| codec_error("bincode", e))?;
+        if read != bytes.len() {
+            return Err(codec_error("bincode", format!("{} bytes left over after the value", bytes.len() - read)));
+        }
+        Ok(())
+    }
+}
+
+/// Hands a typed deserializer to an erased visitor, for formats that only take a seed.
+#[cfg(feature = "bincode")]
+struct ErasedSeed<'a, 'v>(&'a mut DecodeVisitor<'v>);
+
+#[cfg(feature = "bincode")]
+impl<'de> serde::de::DeserializeSeed<'de> for ErasedSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        (self.0)(&mut <dyn erased_serde::Deserializer>::erase(deserializer)).map_err(serde::de::Error::custom)
+    }
+}
+
+/// JSON through [serde_json](https://docs.rs/serde_json), for values that programs in other
+/// languages read.
+///
+/// ```
+/// use cache_runtime::codec::{Codec, Json};
+/// assert_eq!(Json.name(), "json");
+/// ```
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json;
+
+#[cfg(feature = "json")]
+impl Codec for Json {
+    fn id(&self) -> u8 {
+        3
+    }
+    fn name(&self) -> &'static str {
+        "json"
+    }
+    fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), CacheError> {
+        serde_json::to_writer(out, value).map_err(|e| codec_error("json", e))
+    }
+    fn decode(&self, bytes: &[u8], visit: &mut DecodeVisitor<'_>) -> Result<(), CacheError> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        visit(&mut <dyn erased_serde::Deserializer>::erase(&mut de)).map_err(|e| codec_error("json", e))?;
+        de.end().map_err(|e| codec_error("json", e))
+    }
+}
+
+const MAGIC: u8 = 0xCA;
+const VERSION: u8 = 1;
+/// The length of the header in front of every encoded value.
+pub const HEADER_LEN: usize = 11;
+
+/// Writes the header for `codec`, stamped with `stored_at`, to the front of `out`.
+pub(crate) fn write_header(out: &mut Vec<u8>, codec: &dyn Codec, stored_at: SystemTime) {
+    let millis = stored_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    out.push(MAGIC);
+    out.push(VERSION);
+    out.push(codec.id());
+    out.extend_from_slice(&millis.to_le_bytes());
+}
+
+/// Checks the header of stored bytes against `codec`; returns when the value was stored.
+pub(crate) fn read_header(bytes: &[u8], codec: &dyn Codec) -> Result<SystemTime, String> {
+    if bytes.len() < HEADER_LEN || bytes[0] != MAGIC {
+        return Err("no cache header (not written by this toolkit)".to_owned());
+    }
+    if bytes[1] != VERSION {
+        return Err(format!("header format version {} (this build reads {VERSION})", bytes[1]));
+    }
+    if bytes[2] != codec.id() {
+        return Err(format!("codec id {} (this provider reads {} = {})", bytes[2], codec.id(), codec.name()));
+    }
+    let mut millis = [0u8; 8];
+    millis.copy_from_slice(&bytes[3..HEADER_LEN]);
+    Ok(UNIX_EPOCH + Duration::from_millis(u64::from_le_bytes(millis)))
+}
+
+/// The codec a provider uses when it is given none.
+#[cfg(feature = "redis")]
+pub(crate) fn default_codec() -> std::sync::Arc<dyn Codec> {
+    std::sync::Arc::new(Postcard)
+}

@@ -1,0 +1,55 @@
+//! Configuration from the environment.
+
+use crate::{CacheError, MemoryProvider};
+
+/// The variables read by [`init_from_env`], first set wins.
+pub const URL_VARIABLES: [&str; 2] = ["CACHE_URL", "REDIS_URL"];
+
+/// Sets the default provider from `CACHE_URL` (or else `REDIS_URL`).
+///
+/// | value | default provider |
+/// |---|---|
+/// | unset or empty | left as it is: the embedded [`MemoryProvider`] unless you set another |
+/// | `memory://` | a new [`MemoryProvider`] |
+/// | `redis://...`, `rediss://...` | Redis (feature `redis`); when it does not answer at start, memory with a warning, and Redis as soon as it answers (retried in the background) |
+///
+/// Any other value is a [`CacheError::Config`], as is a Redis URL in a build without the `redis`
+/// feature.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cache_runtime::CacheError> {
+/// cache_runtime::init_from_env().await?;
+/// # Ok(()) }
+/// ```
+pub async fn init_from_env() -> Result<(), CacheError> {
+    let Some((variable, url)) = URL_VARIABLES
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(|v| (*name, v)))
+    else {
+        tracing::info!(target: "cache_runtime", "no CACHE_URL or REDIS_URL: caching in memory");
+        return Ok(());
+    };
+    init_from_url(variable, url.trim()).await
+}
+
+async fn init_from_url(variable: &str, url: &str) -> Result<(), CacheError> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("memory") => {
+            crate::set_default(MemoryProvider::new());
+            tracing::info!(target: "cache_runtime", "{variable}=memory://: caching in memory");
+            Ok(())
+        }
+        #[cfg(feature = "redis")]
+        Some("redis" | "rediss") => crate::redis::init_default_with_fallback(url).await,
+        #[cfg(not(feature = "redis"))]
+        Some("redis" | "rediss") => Err(CacheError::Config {
+            message: format!(
+                "{variable} is a Redis URL but this build has no Redis support: enable the `redis` feature of cache-runtime"
+            ),
+        }),
+        _ => Err(CacheError::Config {
+            message: format!("{variable} must start with redis://, rediss:// or memory://"),
+        }),
+    }
+}

@@ -1,0 +1,334 @@
+//! Cache keys: the escaping that keeps macro keys injective, and glob patterns.
+//!
+//! # Escaping
+//!
+//! The macro writes each placeholder value with its `Display` impl and escapes the text: bytes
+//! outside `[A-Za-z0-9_.-]` become `%XX` (upper-case hex of each UTF-8 byte), `%` included. So
+//! `42` stays `42` and `rust-lang` stays `rust-lang`, while `a:b` becomes `a%3Ab` and `*` becomes
+//! `%2A`. An escaped value never holds `:`, `/`, a space or a glob character, so:
+//!
+//! - two different argument lists never give the same key (the macro also requires literal text
+//!   with such a character between two placeholders), and
+//! - a value can never act as a wildcard in [`clear_pattern`](crate::clear_pattern) or reach into
+//!   another entry's key.
+//!
+//! Cache-aside keys are used verbatim; call [`escape`] to build them from user input the way the
+//! macro does.
+
+use std::fmt::{self, Display, Write};
+
+use crate::CacheError;
+
+/// Escapes one value the way the macro escapes a placeholder.
+///
+/// ```
+/// use cache_runtime::key::escape;
+///
+/// assert_eq!(escape(&42), "42");
+/// assert_eq!(escape("1:admin"), "1%3Aadmin");
+/// assert_eq!(escape("*"), "%2A");
+/// ```
+pub fn escape<V: Display + ?Sized>(value: &V) -> String {
+    let mut out = String::new();
+    push_escaped(&mut out, value);
+    out
+}
+
+fn push_escaped<V: Display + ?Sized>(out: &mut String, value: &V) {
+    // Writing to a String cannot fail, and `Display` impls that fail are a bug of theirs: what
+    // they wrote so far is kept, like `ToString` does.
+    let _ = write!(Escaper(out), "{value}");
+}
+
+/// Percent-escapes whatever is written through it.
+struct Escaper<'a>(&'a mut String);
+
+impl Write for Escaper<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let bytes = s.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if is_plain(b) {
+                continue;
+            }
+            self.0.push_str(&s[start..i]);
+            self.0.push('%');
+            self.0.push(HEX[usize::from(b >> 4)] as char);
+            self.0.push(HEX[usize::from(b & 0xF)] as char);
+            start = i + 1;
+        }
+        self.0.push_str(&s[start..]);
+        Ok(())
+    }
+}
+
+/// Whether a byte stays as it is in an escaped value.
+fn is_plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+/// Builds a key from literal text and escaped values; the macro's generated code uses it.
+///
+/// ```
+/// use cache_runtime::key::KeyBuilder;
+///
+/// let mut key = KeyBuilder::with_capacity(16);
+/// key.literal("user:");
+/// key.value(&"a b");
+/// assert_eq!(key.finish(), "user:a%20b");
+/// ```
+#[derive(Debug, Default)]
+pub struct KeyBuilder {
+    buf: String,
+}
+
+impl KeyBuilder {
+    /// An empty key with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        KeyBuilder { buf: String::with_capacity(capacity) }
+    }
+
+    /// Appends text as it is.
+    pub fn literal(&mut self, text: &str) {
+        self.buf.push_str(text);
+    }
+
+    /// Appends a value's `Display` output, escaped.
+    pub fn value<V: Display + ?Sized>(&mut self, value: &V) {
+        push_escaped(&mut self.buf, value);
+    }
+
+    /// The finished key.
+    pub fn finish(self) -> String {
+        self.buf
+    }
+}
+
+/// The key as logs show it: whole up to 48 characters, else its first 40 and an ellipsis.
+pub(crate) fn shorten(key: &str) -> &str {
+    const MAX: usize = 48;
+    const KEEP: usize = 40;
+    if key.len() <= MAX {
+        return key;
+    }
+    let mut end = KEEP;
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    &key[..end]
+}
+
+/// Whether [`shorten`] cut the key, for the ellipsis.
+pub(crate) fn ellipsis(key: &str) -> &'static str {
+    if shorten(key).len() < key.len() {
+        "…"
+    } else {
+        ""
+    }
+}
+
+/// A glob pattern as Redis reads it: `*` any run of characters, `?` one character, `[abc]`,
+/// `[a-z]` and `[^a]` a set, `\` escapes the next character.
+///
+/// ```
+/// use cache_runtime::key::Pattern;
+///
+/// let pattern = Pattern::parse("user:*")?;
+/// assert!(pattern.matches("user:42"));
+/// assert!(!pattern.matches("users:42"));
+/// assert!(Pattern::parse("user:[").is_err());
+/// # Ok::<(), cache_runtime::CacheError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    source: String,
+    tokens: Vec<Token>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Char(char),
+    Any,
+    AnyRun,
+    Set { negated: bool, items: Vec<(char, char)> },
+}
+
+impl Pattern {
+    /// Parses a pattern; a `[` without `]` or a trailing `\` is a [`CacheError::BadPattern`].
+    pub fn parse(pattern: &str) -> Result<Self, CacheError> {
+        let bad = |reason: &str| CacheError::BadPattern { pattern: pattern.to_owned(), reason: reason.to_owned() };
+        let mut tokens = Vec::new();
+        let mut chars = pattern.chars().peekable();
+        while let Some(c) = chars.next() {
+            let token = match c {
+                '*' => {
+                    while chars.peek() == Some(&'*') {
+                        chars.next();
+                    }
+                    Token::AnyRun
+                }
+                '?' => Token::Any,
+                '\\' => Token::Char(chars.next().ok_or_else(|| bad("it ends with a lone `\\`"))?),
+                '[' => {
+                    let negated = chars.next_if_eq(&'^').is_some();
+                    let mut items = Vec::new();
+                    loop {
+                        let first = match chars.next() {
+                            None => return Err(bad("a `[` has no closing `]`")),
+                            Some(']') if !items.is_empty() => break,
+                            Some('\\') => chars.next().ok_or_else(|| bad("it ends with a lone `\\`"))?,
+                            Some(c) => c,
+                        };
+                        let range = chars.peek() == Some(&'-') && {
+                            let mut ahead = chars.clone();
+                            ahead.next();
+                            ahead.peek().is_some_and(|&c| c != ']')
+                        };
+                        if range {
+                            chars.next();
+                            let mut last = chars.next().unwrap_or(first);
+                            if last == '\\' {
+                                last = chars.next().ok_or_else(|| bad("it ends with a lone `\\`"))?;
+                            }
+                            items.push((first.min(last), first.max(last)));
+                        } else {
+                            items.push((first, first));
+                        }
+                    }
+                    Token::Set { negated, items }
+                }
+                c => Token::Char(c),
+            };
+            tokens.push(token);
+        }
+        Ok(Pattern { source: pattern.to_owned(), tokens })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The one key the pattern matches, when it has no wildcard (`a\\*b` matches only `a*b`).
+    ///
+    /// ```
+    /// use cache_runtime::key::Pattern;
+    /// assert_eq!(Pattern::parse("user:1")?.as_literal().as_deref(), Some("user:1"));
+    /// assert_eq!(Pattern::parse("user:*")?.as_literal(), None);
+    /// # Ok::<(), cache_runtime::CacheError>(())
+    /// ```
+    pub fn as_literal(&self) -> Option<String> {
+        self.tokens
+            .iter()
+            .map(|token| match token {
+                Token::Char(c) => Some(*c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether `key` matches the whole pattern.
+    pub fn matches(&self, key: &str) -> bool {
+        let key: Vec<char> = key.chars().collect();
+        let (mut t, mut k) = (0, 0);
+        // Where to resume after the last `*`: the token after it and the key position it covers.
+        let mut resume: Option<(usize, usize)> = None;
+        while k < key.len() {
+            match self.tokens.get(t) {
+                Some(Token::AnyRun) => {
+                    resume = Some((t + 1, k));
+                    t += 1;
+                    continue;
+                }
+                Some(token) if token.matches_one(key[k]) => {
+                    t += 1;
+                    k += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            match resume {
+                Some((rt, rk)) => {
+                    t = rt;
+                    k = rk + 1;
+                    resume = Some((rt, rk + 1));
+                }
+                None => return false,
+            }
+        }
+        self.tokens[t..].iter().all(|token| *token == Token::AnyRun)
+    }
+}
+
+impl Token {
+    fn matches_one(&self, c: char) -> bool {
+        match self {
+            Token::Char(expected) => *expected == c,
+            Token::Any => true,
+            Token::AnyRun => false,
+            Token::Set { negated, items } => items.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated,
+        }
+    }
+}
+
+impl Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_values_stay_readable() {
+        assert_eq!(escape(&1234567), "1234567");
+        assert_eq!(escape("abc_DEF.x-y"), "abc_DEF.x-y");
+        assert_eq!(escape(&-3.5), "-3.5");
+    }
+
+    #[test]
+    fn everything_else_is_percent_escaped() {
+        assert_eq!(escape("a:b"), "a%3Ab");
+        assert_eq!(escape("100%"), "100%25");
+        assert_eq!(escape("é"), "%C3%A9");
+        assert_eq!(escape("[*?]\\"), "%5B%2A%3F%5D%5C");
+    }
+
+    #[test]
+    fn globs_follow_redis() {
+        let m = |p: &str, k: &str| Pattern::parse(p).unwrap().matches(k);
+        assert!(m("*", ""));
+        assert!(m("user:*", "user:"));
+        assert!(m("u*r:*1", "user:41"));
+        assert!(!m("u*r:*1", "user:42"));
+        assert!(m("h?llo", "hello"));
+        assert!(!m("h?llo", "hllo"));
+        assert!(m("h[ae]llo", "hallo"));
+        assert!(!m("h[^e]llo", "hello"));
+        assert!(m("h[a-c]llo", "hbllo"));
+        assert!(m("a\\*b", "a*b"));
+        assert!(!m("a\\*b", "axb"));
+        assert!(m("*a*a*a*", "banana-a"));
+        assert!(!m("*a*a*a*b", "banana-a"));
+    }
+
+    #[test]
+    fn malformed_globs_are_errors() {
+        assert!(matches!(Pattern::parse("a["), Err(CacheError::BadPattern { .. })));
+        assert!(matches!(Pattern::parse("a\\"), Err(CacheError::BadPattern { .. })));
+        assert!(Pattern::parse("[]").is_err());
+        assert!(Pattern::parse("[]]").unwrap().matches("]"));
+        assert!(Pattern::parse("[]a]").unwrap().matches("]"));
+    }
+
+    #[test]
+    fn long_keys_are_shortened_on_a_char_boundary() {
+        let key = "é".repeat(40);
+        assert!(shorten(&key).len() <= 40);
+        assert_eq!(ellipsis(&key), "…");
+        assert_eq!(shorten("user:1"), "user:1");
+    }
+}

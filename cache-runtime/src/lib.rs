@@ -1,0 +1,70 @@
+//! Memoization and caching for async Rust.
+//!
+//! `#[cached]` turns an async function into a cached one, with single-flight on cold keys, a
+//! generated `<fn>_invalidate` helper, and a cache that can never make the call fail:
+//!
+//! ```
+//! use cache_runtime::cached;
+//!
+//! #[derive(Clone, serde::Serialize, serde::Deserialize)]
+//! struct User { id: u64, name: String }
+//!
+//! #[cached(ttl = 300, key = "user:{id}")]
+//! async fn get_user(id: u64) -> Result<User, std::io::Error> {
+//!     Ok(User { id, name: "Ada".into() })
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+//! let user = get_user(1).await?;          // runs the body, stores the user
+//! let again = get_user(1).await?;         // a hit
+//! assert!(get_user_invalidate(1).await);  // removes user:1
+//! # Ok(()) }
+//! ```
+//!
+//! The embedded default is an in-memory [`MemoryProvider`] on moka; Redis ([`RedisProvider`],
+//! feature `redis`) shares one cache between instances. The README covers the options, the key
+//! rules and testing.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+mod aside;
+mod call;
+pub mod codec;
+mod env;
+mod error;
+mod flight;
+pub mod key;
+pub mod memory;
+mod observe;
+mod provider;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
+mod registry;
+mod stats;
+mod value;
+
+pub use aside::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
+pub use cache_macros::cached;
+pub use env::{init_from_env, URL_VARIABLES};
+pub use error::CacheError;
+pub use memory::{MemoryProvider, MemoryProviderBuilder};
+pub use provider::{CacheProvider, ProviderFuture};
+#[cfg(feature = "redis")]
+pub use redis::{RedisProvider, RedisProviderBuilder};
+pub use registry::{register, set_default, stats, with_provider, DEFAULT};
+pub use stats::{CacheStats, StatsCounters};
+pub use value::{CacheValue, CachedValue};
+
+/// What the code that `#[cached]` generates calls. Not public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::call::{assert_cache_value, call, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
+    pub use crate::key::KeyBuilder;
+    pub use core::time::Duration;
+}
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

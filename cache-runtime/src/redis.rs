@@ -1,0 +1,1 @@
+//! Redis provider (issue 3).

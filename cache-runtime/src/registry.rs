@@ -1,0 +1,120 @@
+//! The global providers: the default one, named ones, and the per-task override.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+
+use arc_swap::ArcSwap;
+
+use crate::flight::Flights;
+use crate::{CacheError, CacheProvider, CacheStats, MemoryProvider};
+
+/// The name under which the default provider is known, in `#[cached(provider = ..)]` and labels.
+pub const DEFAULT: &str = "default";
+
+/// A registered provider with the single-flight state of its keys.
+pub(crate) struct Slot {
+    pub(crate) name: Arc<str>,
+    pub(crate) provider: Arc<dyn CacheProvider>,
+    pub(crate) flights: Flights,
+}
+
+impl Slot {
+    fn new(name: &str, provider: Arc<dyn CacheProvider>) -> Arc<Slot> {
+        Arc::new(Slot { name: Arc::from(name), provider, flights: Flights::new() })
+    }
+}
+
+struct Registry {
+    default: ArcSwap<Slot>,
+    named: ArcSwap<HashMap<String, Arc<Slot>>>,
+}
+
+static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
+    default: ArcSwap::new(Slot::new(DEFAULT, Arc::new(MemoryProvider::new()))),
+    named: ArcSwap::default(),
+});
+
+tokio::task_local! {
+    static OVERRIDE: Arc<Slot>;
+}
+
+/// Makes `provider` the default: every call that names no provider uses it from now on.
+///
+/// With nothing set, the default is a [`MemoryProvider`] of
+/// [`DEFAULT_CAPACITY`](crate::memory::DEFAULT_CAPACITY) entries. Calling it again replaces the
+/// provider; calls already running finish on the old one.
+///
+/// ```
+/// use cache_runtime::MemoryProvider;
+///
+/// cache_runtime::set_default(MemoryProvider::builder().max_capacity(10_000).build());
+/// ```
+pub fn set_default<P: CacheProvider>(provider: P) {
+    set_default_arc(Arc::new(provider));
+}
+
+pub(crate) fn set_default_arc(provider: Arc<dyn CacheProvider>) {
+    REGISTRY.default.store(Slot::new(DEFAULT, provider));
+}
+
+/// Registers `provider` under `name`, for `#[cached(provider = "name")]` and [`named`]. Registering
+/// a name again replaces its provider; `"default"` is the same as [`set_default`].
+///
+/// ```
+/// cache_runtime::register("sessions", cache_runtime::MemoryProvider::new());
+/// assert!(cache_runtime::named("sessions").is_ok());
+/// ```
+pub fn register<P: CacheProvider>(name: &str, provider: P) {
+    if name == DEFAULT {
+        return set_default(provider);
+    }
+    let slot = Slot::new(name, Arc::new(provider));
+    REGISTRY.named.rcu(|named| {
+        let mut named = HashMap::clone(named);
+        named.insert(name.to_owned(), Arc::clone(&slot));
+        named
+    });
+}
+
+/// Runs `future` with `provider` in place of the default provider: the macro's calls, the
+/// cache-aside calls and [`stats`] within it use `provider`. Other tasks are not affected, and
+/// neither are tasks that `future` spawns. Tests use it to get a fresh cache each.
+///
+/// ```
+/// use cache_runtime::MemoryProvider;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let isolated = MemoryProvider::new();
+/// cache_runtime::with_provider(isolated.clone(), async {
+///     cache_runtime::set("k", &1u8, std::time::Duration::from_secs(5)).await.unwrap();
+/// })
+/// .await;
+/// assert_eq!(isolated.stats().sets, 1);
+/// # }
+/// ```
+pub async fn with_provider<P: CacheProvider, F: Future>(provider: P, future: F) -> F::Output {
+    OVERRIDE.scope(Slot::new(DEFAULT, Arc::new(provider)), future).await
+}
+
+/// The slot that serves `name` for the current task, if any.
+pub(crate) fn slot(name: &str) -> Result<Arc<Slot>, CacheError> {
+    if name == DEFAULT {
+        return Ok(default_slot());
+    }
+    REGISTRY.named.load().get(name).cloned().ok_or_else(|| CacheError::UnknownProvider { name: name.to_owned() })
+}
+
+pub(crate) fn default_slot() -> Arc<Slot> {
+    OVERRIDE.try_with(Arc::clone).unwrap_or_else(|_| REGISTRY.default.load_full())
+}
+
+/// The counters of the default provider (or of the one [`with_provider`] put in its place).
+///
+/// ```
+/// let stats = cache_runtime::stats();
+/// println!("hit rate {:.0}%", stats.hit_rate() * 100.0);
+/// ```
+pub fn stats() -> CacheStats {
+    default_slot().provider.stats()
+}

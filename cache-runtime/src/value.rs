@@ -1,0 +1,220 @@
+//! Values as they travel between the typed API and a provider.
+
+use std::any::{type_name, Any};
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec::{self, Codec, HEADER_LEN};
+use crate::CacheError;
+
+/// What a type needs to be cached: `Clone + Serialize + DeserializeOwned + Send + Sync + 'static`.
+///
+/// It is implemented for every such type; you never implement it by hand.
+///
+/// ```
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// struct User { id: u64, name: String }
+///
+/// fn assert_cacheable<T: cache_runtime::CacheValue>() {}
+/// assert_cacheable::<User>();
+/// assert_cacheable::<Vec<Option<String>>>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be cached",
+    label = "this type is not Clone + Serialize + DeserializeOwned + Send + Sync + 'static",
+    note = "derive or implement the missing traits for `{Self}`, or cache another type"
+)]
+pub trait CacheValue: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {}
+
+impl<T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> CacheValue for T {}
+
+/// A cached value handed to or returned by a [`CacheProvider`](crate::CacheProvider).
+///
+/// It is either the typed object itself (the in-memory provider keeps these and a hit is a clone,
+/// never a decode) or bytes with a codec header (what Redis keeps). Cloning it is cheap.
+///
+/// A provider that keeps bytes turns it into bytes with [`to_bytes`](Self::to_bytes) and back
+/// with [`from_bytes`](Self::from_bytes):
+///
+/// ```
+/// use std::sync::Arc;
+/// use cache_runtime::{codec::Postcard, CachedValue};
+///
+/// let bytes = CachedValue::new(vec![1u32, 2, 3]).to_bytes(&Postcard)?;
+/// let back = CachedValue::from_bytes(&bytes, Arc::new(Postcard))?;
+/// assert!(back.stored_at() <= std::time::SystemTime::now());
+/// # Ok::<(), cache_runtime::CacheError>(())
+/// ```
+#[derive(Clone)]
+pub struct CachedValue {
+    repr: Repr,
+    stored_at: SystemTime,
+}
+
+#[derive(Clone)]
+enum Repr {
+    Object(Arc<dyn Object>),
+    Encoded { bytes: Arc<[u8]>, codec: Arc<dyn Codec> },
+}
+
+/// A typed value behind `dyn`: downcast for hits, serialize for stores that keep bytes.
+trait Object: Any + Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn as_serialize(&self) -> &dyn erased_serde::Serialize;
+    fn type_name(&self) -> &'static str;
+}
+
+impl<T: Any + Serialize + Send + Sync> Object for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_serialize(&self) -> &dyn erased_serde::Serialize {
+        self
+    }
+    fn type_name(&self) -> &'static str {
+        type_name::<T>()
+    }
+}
+
+impl CachedValue {
+    /// Wraps a typed value, stamped with the current time.
+    pub fn new<T: CacheValue>(value: T) -> Self {
+        CachedValue { repr: Repr::Object(Arc::new(value)), stored_at: SystemTime::now() }
+    }
+
+    /// When the value was first stored.
+    pub fn stored_at(&self) -> SystemTime {
+        self.stored_at
+    }
+
+    /// Encodes the value with `codec`, behind the header described in [`codec`](crate::codec).
+    pub fn to_bytes(&self, codec: &dyn Codec) -> Result<Vec<u8>, CacheError> {
+        let mut out = Vec::with_capacity(64);
+        codec::write_header(&mut out, codec, self.stored_at);
+        match &self.repr {
+            Repr::Object(object) => codec.encode(object.as_serialize(), &mut out)?,
+            Repr::Encoded { bytes, codec: own } if own.id() == codec.id() => {
+                out.extend_from_slice(&bytes[HEADER_LEN..]);
+            }
+            Repr::Encoded { codec: own, .. } => {
+                return Err(CacheError::Codec {
+                    codec: codec.name(),
+                    message: format!("the value is encoded with `{}` and cannot be re-encoded", own.name()),
+                })
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes bytes written by [`to_bytes`](Self::to_bytes) with the same codec. Bytes without our
+    /// header, of another format version or of another codec are a [`CacheError::Codec`]; the
+    /// payload itself is decoded only when a typed value is asked for.
+    pub fn from_bytes(bytes: &[u8], codec: Arc<dyn Codec>) -> Result<Self, CacheError> {
+        let stored_at = codec::read_header(bytes, codec.as_ref())
+            .map_err(|message| CacheError::Codec { codec: codec.name(), message })?;
+        Ok(CachedValue { repr: Repr::Encoded { bytes: Arc::from(bytes), codec }, stored_at })
+    }
+
+    /// The typed value: a clone of the object, or a decode of the bytes.
+    pub(crate) fn to_typed<T: CacheValue>(&self, key: &str) -> Result<T, CacheError> {
+        match &self.repr {
+            Repr::Object(object) => match object.as_any().downcast_ref::<T>() {
+                Some(value) => Ok(value.clone()),
+                None => Err(CacheError::TypeMismatch {
+                    key: key.to_owned(),
+                    expected: type_name::<T>(),
+                    found: object.type_name(),
+                }),
+            },
+            Repr::Encoded { bytes, codec } => {
+                let mut out: Option<T> = None;
+                codec.decode(&bytes[HEADER_LEN..], &mut |de| {
+                    out = Some(erased_serde::deserialize::<T>(de)?);
+                    Ok(())
+                })?;
+                out.ok_or_else(|| CacheError::Codec { codec: codec.name(), message: "no value was decoded".into() })
+            }
+        }
+    }
+
+    /// An estimate of the bytes the value holds, for byte-bounded stores: the encoded length of
+    /// the payload (a postcard size walk for typed values, which allocates nothing).
+    pub fn estimated_size(&self) -> usize {
+        match &self.repr {
+            Repr::Object(object) => {
+                let mut counter = ByteCounter(0);
+                // A value that cannot be serialized weighs what was counted before it failed.
+                let _ = postcard::to_extend(object.as_serialize(), &mut counter);
+                counter.0
+            }
+            Repr::Encoded { bytes, .. } => bytes.len(),
+        }
+    }
+}
+
+impl fmt::Debug for CachedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("CachedValue");
+        match &self.repr {
+            Repr::Object(object) => out.field("type", &object.type_name()),
+            Repr::Encoded { bytes, codec } => out.field("codec", &codec.name()).field("bytes", &bytes.len()),
+        };
+        out.field("stored_at", &self.stored_at).finish()
+    }
+}
+
+/// Counts the bytes postcard would write.
+struct ByteCounter(usize);
+
+impl Extend<u8> for &mut ByteCounter {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, iter: I) {
+        self.0 += iter.into_iter().count();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Postcard;
+
+    #[test]
+    fn a_typed_value_comes_back_as_a_clone() {
+        let value = CachedValue::new(String::from("hello"));
+        assert_eq!(value.to_typed::<String>("k").unwrap(), "hello");
+        let err = value.to_typed::<u64>("k").unwrap_err();
+        assert!(matches!(err, CacheError::TypeMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn bytes_round_trip_through_the_header() {
+        let bytes = CachedValue::new((7u8, String::from("x"))).to_bytes(&Postcard).unwrap();
+        assert_eq!(bytes[0], 0xCA);
+        let back = CachedValue::from_bytes(&bytes, Arc::new(Postcard)).unwrap();
+        assert_eq!(back.to_typed::<(u8, String)>("k").unwrap(), (7, "x".into()));
+        // Re-encoding an encoded value with its own codec keeps the payload.
+        assert_eq!(back.to_bytes(&Postcard).unwrap()[HEADER_LEN..], bytes[HEADER_LEN..]);
+    }
+
+    #[test]
+    fn corrupt_or_foreign_bytes_are_errors_not_panics() {
+        assert!(CachedValue::from_bytes(b"plain text", Arc::new(Postcard)).is_err());
+        let mut bytes = CachedValue::new(vec![1u64; 4]).to_bytes(&Postcard).unwrap();
+        bytes.truncate(HEADER_LEN + 2);
+        let cut = CachedValue::from_bytes(&bytes, Arc::new(Postcard)).unwrap();
+        assert!(cut.to_typed::<Vec<u64>>("k").is_err());
+        let mut long = CachedValue::new(1u8).to_bytes(&Postcard).unwrap();
+        long.push(0);
+        let long = CachedValue::from_bytes(&long, Arc::new(Postcard)).unwrap();
+        assert!(long.to_typed::<u8>("k").is_err(), "trailing bytes are refused");
+    }
+
+    #[test]
+    fn size_estimate_is_the_encoded_length() {
+        let value = CachedValue::new(vec![0u8; 100]);
+        assert_eq!(value.estimated_size(), 101);
+    }
+}
