@@ -1,1 +1,145 @@
-//! Benchmark support.
+//! What the benchmarks share: the value every contender caches, the criterion settings, the
+//! runtimes, and the loop that measures throughput with several tasks.
+//!
+//! Every bench compares the toolkit with what a user would pick instead, in one run on one
+//! machine: raw `moka::future::Cache`, the `cached` crate's `#[cached]`, and (over Redis) raw
+//! redis-rs. `BENCHMARKS.md` at the repository root holds the results and the command that
+//! reproduces them.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use serde::{Deserialize, Serialize};
+
+/// The value every contender caches: a small record with two heap strings, so that a hit pays
+/// for one realistic clone.
+///
+/// ```
+/// let user = cache_benches::User::new(7);
+/// assert_eq!(user.id, 7);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The id the value was loaded for.
+    pub id: u64,
+    /// A name of 12 characters.
+    pub name: String,
+    /// An address of about 24 characters.
+    pub email: String,
+}
+
+impl User {
+    /// The user every contender's body returns for `id`.
+    ///
+    /// ```
+    /// assert_eq!(cache_benches::User::new(1).name, "user-0000001");
+    /// ```
+    pub fn new(id: u64) -> Self {
+        User { id, name: format!("user-{id:07}"), email: format!("user-{id:07}@example.com") }
+    }
+}
+
+/// The entry bound every in-memory contender gets: the toolkit's default capacity.
+pub const CAPACITY: u64 = 10_000;
+
+/// The time to live every contender gets: 300 s, the macro's default.
+pub const TTL: Duration = Duration::from_secs(300);
+
+/// How many distinct keys the throughput benches cycle over: a small hot set, all hits.
+pub const HOT_KEYS: u64 = 64;
+
+/// The cache key the toolkit's macro builds for `id` with `key = "user:{id}"`; raw moka and
+/// the cache-aside calls use the same text.
+///
+/// ```
+/// assert_eq!(cache_benches::user_key(42), "user:42");
+/// ```
+pub fn user_key(id: u64) -> String {
+    format!("user:{id}")
+}
+
+/// Criterion tuned for this suite: short warm-up and measurement, so that the whole suite runs
+/// in about ten minutes on two cores. Ratios matter here, not the last nanosecond.
+///
+/// ```
+/// let _criterion = cache_benches::criterion();
+/// ```
+pub fn criterion() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(800))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(40)
+        .noise_threshold(0.05)
+        .configure_from_args()
+}
+
+/// A multi-threaded tokio runtime with `workers` worker threads.
+///
+/// ```
+/// let rt = cache_benches::multi_thread(2);
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+pub fn multi_thread(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("a tokio runtime")
+}
+
+/// A current-thread tokio runtime, for single-task benches.
+///
+/// ```
+/// let rt = cache_benches::current_thread();
+/// assert_eq!(rt.block_on(async { 2 * 3 }), 6);
+/// ```
+pub fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime")
+}
+
+/// Runs `tasks` spawned tasks that each make `per_task` calls of `call(task, i)`, and returns
+/// the wall time from their common start to the end of the last one. Must run inside a
+/// multi-threaded runtime for the tasks to run in parallel.
+///
+/// ```
+/// # let rt = cache_benches::multi_thread(2);
+/// rt.block_on(async {
+///     let took = cache_benches::run_tasks(4, 100, |_task, i| async move { i * 2 }).await;
+///     assert!(took > std::time::Duration::ZERO);
+/// });
+/// ```
+pub async fn run_tasks<F, Fut>(tasks: usize, per_task: u64, call: F) -> Duration
+where
+    F: Fn(u64, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future + Send,
+    Fut::Output: Send,
+{
+    let start_line = Arc::new(tokio::sync::Barrier::new(tasks + 1));
+    let handles: Vec<_> = (0..tasks as u64)
+        .map(|task| {
+            let call = call.clone();
+            let start_line = Arc::clone(&start_line);
+            tokio::spawn(async move {
+                start_line.wait().await;
+                for i in 0..per_task {
+                    black_box(call(task, i).await);
+                }
+            })
+        })
+        .collect();
+    start_line.wait().await;
+    let start = Instant::now();
+    for handle in handles {
+        handle.await.expect("a bench task panicked");
+    }
+    start.elapsed()
+}
+
+/// The hot key a throughput task reads at its `i`-th call: tasks start at different offsets of
+/// the hot set and walk through it.
+///
+/// ```
+/// assert!(cache_benches::hot_id(3, 1_000) < cache_benches::HOT_KEYS);
+/// ```
+pub fn hot_id(task: u64, i: u64) -> u64 {
+    (task * 17 + i) % HOT_KEYS
+}
