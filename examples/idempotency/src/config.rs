@@ -1,0 +1,297 @@
+//! Settings, read once from the environment at start.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `BIND_ADDR` | `127.0.0.1:8000` | where the service listens (`0.0.0.0:8000` in a container; port `0` picks a free one) |
+//! | `CACHE_TTL` | `24h` | how long an answer is kept: `"24h"`, `"30m"`, `"90s"`, `"250ms"`, `"7d"`, or whole seconds (`"3600"`) |
+//! | `LLM_LATENCY_MS` | `2000` | how long the LLM stand-in takes per call |
+//! | `LLM_INPUT_USD_PER_MTOK` | `2.50` | price of a million prompt tokens, for the cost estimate |
+//! | `LLM_OUTPUT_USD_PER_MTOK` | `10.00` | price of a million completion tokens |
+//! | `ADMIN_TOKEN` | unset | bearer token of the `/admin` endpoints; unset or empty: they answer 404 |
+//!
+//! `CACHE_URL` / `REDIS_URL` (where the cache lives) are read by
+//! [`cache_runtime::init_from_env`], and `RUST_LOG` / `LOG_FORMAT` by
+//! [`telemetry::init`](crate::telemetry::init).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::llm::Pricing;
+
+/// The service's settings. Build it with [`Config::from_env`], or start from [`Config::default`]
+/// and change what a test needs with the `with_*` methods.
+///
+/// ```
+/// use std::time::Duration;
+/// use idempotency_service::Config;
+///
+/// let config = Config::default().with_llm_latency(Duration::from_millis(200));
+/// assert_eq!(config.cache_ttl(), Duration::from_secs(24 * 3600));
+/// assert_eq!(config.llm_latency(), Duration::from_millis(200));
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    bind_addr: SocketAddr,
+    cache_ttl: Duration,
+    llm_latency: Duration,
+    pricing: Pricing,
+    admin_token: Option<String>,
+}
+
+/// A variable that is set to something the service cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}={value:?}: {reason}")]
+pub struct ConfigError {
+    variable: &'static str,
+    value: String,
+    reason: String,
+}
+
+/// The 24 hours the original service kept its answers.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
+/// The LLM stand-in's default latency: about what a real extraction call takes.
+pub const DEFAULT_LLM_LATENCY: Duration = Duration::from_secs(2);
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            cache_ttl: DEFAULT_CACHE_TTL,
+            llm_latency: DEFAULT_LLM_LATENCY,
+            pricing: Pricing::default(),
+            admin_token: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the variables in the [module table](self); unset ones keep their defaults.
+    ///
+    /// ```
+    /// let config = idempotency_service::Config::from_env()?;
+    /// println!("{config:?}");
+    /// # Ok::<(), idempotency_service::config::ConfigError>(())
+    /// ```
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (a variable's value, or `None` when unset).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use idempotency_service::Config;
+    ///
+    /// let config = Config::from_lookup(|name| (name == "CACHE_TTL").then(|| "30m".to_string()))?;
+    /// assert_eq!(config.cache_ttl(), Duration::from_secs(1800));
+    /// assert!(Config::from_lookup(|name| (name == "CACHE_TTL").then(|| "soon".to_string())).is_err());
+    /// # Ok::<(), idempotency_service::config::ConfigError>(())
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        let var = |name: &'static str| lookup(name).map(|v| (name, v.trim().to_owned())).filter(|(_, v)| !v.is_empty());
+        if let Some((name, value)) = var("BIND_ADDR") {
+            config.bind_addr = value.parse().map_err(|e| ConfigError::new(name, &value, e))?;
+        }
+        if let Some((name, value)) = var("CACHE_TTL") {
+            config.cache_ttl = parse_ttl(&value).map_err(|reason| ConfigError::new(name, &value, reason))?;
+        }
+        if let Some((name, value)) = var("LLM_LATENCY_MS") {
+            let ms: u64 = value.parse().map_err(|e| ConfigError::new(name, &value, e))?;
+            config.llm_latency = Duration::from_millis(ms);
+        }
+        if let Some((name, value)) = var("LLM_INPUT_USD_PER_MTOK") {
+            config.pricing.input_usd_per_mtok = parse_price(&value).map_err(|r| ConfigError::new(name, &value, r))?;
+        }
+        if let Some((name, value)) = var("LLM_OUTPUT_USD_PER_MTOK") {
+            config.pricing.output_usd_per_mtok = parse_price(&value).map_err(|r| ConfigError::new(name, &value, r))?;
+        }
+        // Read untrimmed: a token is compared byte for byte. Empty means unset.
+        config.admin_token = lookup("ADMIN_TOKEN").filter(|token| !token.is_empty());
+        Ok(config)
+    }
+
+    /// Where the service listens.
+    pub fn bind_addr(&self) -> SocketAddr {
+        self.bind_addr
+    }
+
+    /// How long an answer stays cached (`CACHE_TTL`).
+    pub fn cache_ttl(&self) -> Duration {
+        self.cache_ttl
+    }
+
+    /// How long the LLM stand-in takes per call (`LLM_LATENCY_MS`).
+    pub fn llm_latency(&self) -> Duration {
+        self.llm_latency
+    }
+
+    /// Token prices for the cost estimate.
+    pub fn pricing(&self) -> Pricing {
+        self.pricing
+    }
+
+    /// The bearer token of the admin endpoints; `None` disables them.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
+    }
+
+    /// Sets where the service listens; `127.0.0.1:0` picks a free port.
+    ///
+    /// ```
+    /// let config = idempotency_service::Config::default().with_bind_addr(([127, 0, 0, 1], 0).into());
+    /// assert_eq!(config.bind_addr().port(), 0);
+    /// ```
+    pub fn with_bind_addr(mut self, addr: SocketAddr) -> Self {
+        self.bind_addr = addr;
+        self
+    }
+
+    /// Sets the time to live of cached answers.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let config = idempotency_service::Config::default().with_cache_ttl(Duration::from_secs(60));
+    /// assert_eq!(config.cache_ttl(), Duration::from_secs(60));
+    /// ```
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// Sets the LLM stand-in's latency.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let config = idempotency_service::Config::default().with_llm_latency(Duration::ZERO);
+    /// assert_eq!(config.llm_latency(), Duration::ZERO);
+    /// ```
+    pub fn with_llm_latency(mut self, latency: Duration) -> Self {
+        self.llm_latency = latency;
+        self
+    }
+
+    /// Enables the admin endpoints with this bearer token (`None` disables them).
+    ///
+    /// ```
+    /// let config = idempotency_service::Config::default().with_admin_token(Some("s3cret".into()));
+    /// assert_eq!(config.admin_token(), Some("s3cret"));
+    /// ```
+    pub fn with_admin_token(mut self, token: Option<String>) -> Self {
+        self.admin_token = token.filter(|token| !token.is_empty());
+        self
+    }
+}
+
+/// Shows every setting but the admin token.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bind_addr", &self.bind_addr)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("llm_latency", &self.llm_latency)
+            .field("pricing", &self.pricing)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, value: &str, reason: impl fmt::Display) -> Self {
+        ConfigError { variable, value: value.to_owned(), reason: reason.to_string() }
+    }
+}
+
+/// A time to live: whole seconds (`"3600"`), or a whole number with a unit: `ms`, `s`, `m`, `h`, `d`.
+///
+/// ```
+/// use std::time::Duration;
+/// use idempotency_service::config::parse_ttl;
+///
+/// assert_eq!(parse_ttl("24h"), Ok(Duration::from_secs(86_400)));
+/// assert_eq!(parse_ttl("30m"), Ok(Duration::from_secs(1_800)));
+/// assert_eq!(parse_ttl("90"), Ok(Duration::from_secs(90)));
+/// assert_eq!(parse_ttl("250ms"), Ok(Duration::from_millis(250)));
+/// assert!(parse_ttl("0").is_err());
+/// assert!(parse_ttl("1.5h").is_err());
+/// ```
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    if number.is_empty() {
+        return Err("expected whole seconds or a whole number with a unit: 250ms, 90s, 30m, 24h, 7d".into());
+    }
+    let number: u64 = number.parse().map_err(|_| "the number is too large".to_string())?;
+    let unit_ms: u64 = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => return Err(format!("unknown unit {other:?}: use ms, s, m, h or d")),
+    };
+    let ms = number.checked_mul(unit_ms).ok_or_else(|| "the duration is too large".to_string())?;
+    if ms == 0 {
+        return Err("a ttl of zero would cache nothing; use at least 1ms".into());
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn parse_price(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(price) if price.is_finite() && price >= 0.0 => Ok(price),
+        _ => Err("expected a price in USD, such as 2.50".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let config = Config::from_lookup(lookup(&[
+            ("BIND_ADDR", "0.0.0.0:9000"),
+            ("CACHE_TTL", "7d"),
+            ("LLM_LATENCY_MS", "150"),
+            ("LLM_INPUT_USD_PER_MTOK", "1.25"),
+            ("LLM_OUTPUT_USD_PER_MTOK", "5"),
+            ("ADMIN_TOKEN", "t0ken"),
+        ]))
+        .unwrap();
+        assert_eq!(config.bind_addr(), "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.cache_ttl(), Duration::from_secs(7 * 86_400));
+        assert_eq!(config.llm_latency(), Duration::from_millis(150));
+        assert_eq!(config.pricing().input_usd_per_mtok, 1.25);
+        assert_eq!(config.pricing().output_usd_per_mtok, 5.0);
+        assert_eq!(config.admin_token(), Some("t0ken"));
+    }
+
+    #[test]
+    fn empty_values_keep_the_defaults_and_disable_admin() {
+        let config = Config::from_lookup(lookup(&[("CACHE_TTL", " "), ("ADMIN_TOKEN", "")])).unwrap();
+        assert_eq!(config.cache_ttl(), DEFAULT_CACHE_TTL);
+        assert_eq!(config.admin_token(), None);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let error = Config::from_lookup(lookup(&[("LLM_LATENCY_MS", "2s")])).unwrap_err();
+        assert!(error.to_string().starts_with("LLM_LATENCY_MS=\"2s\""), "{error}");
+        let error = Config::from_lookup(lookup(&[("CACHE_TTL", "1w")])).unwrap_err();
+        assert!(error.to_string().contains("unknown unit \"w\""), "{error}");
+        assert!(Config::from_lookup(lookup(&[("LLM_INPUT_USD_PER_MTOK", "-1")])).is_err());
+    }
+
+    #[test]
+    fn debug_hides_the_admin_token() {
+        let shown = format!("{:?}", Config::default().with_admin_token(Some("hunter2".into())));
+        assert!(!shown.contains("hunter2") && shown.contains("<set>"), "{shown}");
+    }
+}
