@@ -1,1 +1,277 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (and the benchmarks): a throwaway `redis-server`.
+//!
+//! ```no_run
+//! use cache_tests::RedisServer;
+//!
+//! let mut server = RedisServer::start();          // a free port, a temp dir, no persistence
+//! let url = server.url();                         // redis://127.0.0.1:PORT/0
+//! server.stop();                                  // Redis down
+//! server.restart();                               // up again on the same port, empty
+//! # drop(url);
+//! ```
+//!
+//! A missing or broken `redis-server` is a panic that says what to install: tests that need
+//! Redis fail, they never skip.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer its first `PING`.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The variable that names another `redis-server` binary than the one on the `PATH`.
+pub const REDIS_SERVER_VARIABLE: &str = "REDIS_SERVER_BIN";
+
+/// A `redis-server` of its own for one test: on a free port of 127.0.0.1, in a temporary
+/// directory, without persistence (`--save "" --appendonly no`). Dropping it kills the server.
+///
+/// ```no_run
+/// let server = cache_tests::RedisServer::start();
+/// assert!(server.url().starts_with("redis://127.0.0.1:"));
+/// ```
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    extra_args: Vec<String>,
+    child: Option<Child>,
+    frozen: bool,
+}
+
+impl RedisServer {
+    /// Starts a server on a free port and waits until it answers `PING`.
+    ///
+    /// Panics, saying to run `apt-get install -y redis-server`, if the binary is missing or the
+    /// server does not start.
+    pub fn start() -> RedisServer {
+        Self::start_with_args(&[])
+    }
+
+    /// [`start`](Self::start) with more `redis-server` arguments, such as
+    /// `["--requirepass", "secret"]`.
+    ///
+    /// ```no_run
+    /// let server = cache_tests::RedisServer::start_with_args(&["--requirepass", "s3cret"]);
+    /// let url = format!("redis://:s3cret@127.0.0.1:{}/0", server.port());
+    /// # drop(url);
+    /// ```
+    pub fn start_with_args(args: &[&str]) -> RedisServer {
+        let dir = tempfile::Builder::new()
+            .prefix("cache-tests-redis-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temporary directory for redis-server: {e}"));
+        let mut server = RedisServer {
+            port: 0,
+            dir,
+            extra_args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+            child: None,
+            frozen: false,
+        };
+        // Another process may take the free port between the check and the start: try others.
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            server.port = free_port();
+            match server.spawn_and_wait() {
+                Ok(()) => return server,
+                Err(error) => last_error = error,
+            }
+        }
+        panic!("redis-server did not start: {last_error}\n{}", install_hint());
+    }
+
+    /// `redis://127.0.0.1:PORT/0`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The port it listens on (kept across [`restart`](Self::restart)).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the server process is running (stopped by [`stop`](Self::stop) or not).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Kills the server and waits for it to exit: Redis is down, connections drop and new ones
+    /// are refused. Stopping a stopped server does nothing.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if self.frozen {
+                self.signal(&child, "-CONT");
+                self.frozen = false;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server if it runs, then starts a new one on the same port (empty: nothing is
+    /// persisted) and waits until it answers. Panics if it does not come back.
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match self.spawn_and_wait() {
+                Ok(()) => return,
+                // The old socket may linger for a moment: try again until the deadline.
+                Err(error) if Instant::now() >= deadline => {
+                    panic!("redis-server did not restart on port {}: {error}\n{}", self.port, install_hint())
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Suspends the server (`SIGSTOP`): connections stay open but nothing answers, the way a hung
+    /// or overloaded Redis behaves. [`thaw`](Self::thaw) resumes it.
+    pub fn freeze(&mut self) {
+        if let Some(child) = &self.child {
+            self.signal(child, "-STOP");
+            self.frozen = true;
+        }
+    }
+
+    /// Resumes a server suspended by [`freeze`](Self::freeze).
+    pub fn thaw(&mut self) {
+        if let Some(child) = &self.child {
+            self.signal(child, "-CONT");
+            self.frozen = false;
+        }
+    }
+
+    fn signal(&self, child: &Child, signal: &str) {
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run `kill {signal}`: {e}"));
+        assert!(status.success(), "`kill {signal} {}` failed", child.id());
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("redis.log")
+    }
+
+    fn spawn_and_wait(&mut self) -> Result<(), String> {
+        let binary = std::env::var(REDIS_SERVER_VARIABLE).unwrap_or_else(|_| "redis-server".to_owned());
+        let log = self.log_path();
+        let _ = std::fs::remove_file(&log);
+        let mut command = Command::new(&binary);
+        command
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(["--daemonize", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(&log)
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                panic!(
+                    "`{binary}` was not found on the PATH: the Redis tests need a real Redis server.\n{}",
+                    install_hint()
+                )
+            }
+            Err(e) => panic!("cannot run `{binary}`: {e}\n{}", install_hint()),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = pipe.read_to_string(&mut stderr);
+                }
+                return Err(format!("it exited with {status}: {}{}", stderr.trim(), read_log(&log)));
+            }
+            if answers_ping(self.port) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("it did not answer PING within {START_TIMEOUT:?}{}", read_log(&log)));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn install_hint() -> &'static str {
+    "Install it with `apt-get install -y redis-server` (Debian/Ubuntu), or set REDIS_SERVER_BIN to its path."
+}
+
+fn read_log(path: &Path) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(log) if !log.trim().is_empty() => format!("\nits log:\n{}", log.trim()),
+        _ => String::new(),
+    }
+}
+
+/// A port that nothing listens on now.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("cannot bind a port on 127.0.0.1");
+    listener.local_addr().expect("a bound socket has an address").port()
+}
+
+/// Whether a server on `port` answers `PING` (`-NOAUTH` counts: it answers, it wants a password).
+fn answers_ping(port: u16) -> bool {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut reply = [0u8; 64];
+    match stream.read(&mut reply) {
+        Ok(n) => reply[..n].starts_with(b"+PONG") || reply[..n].starts_with(b"-NOAUTH"),
+        Err(_) => false,
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds, and panics with `what` if it still does not
+/// after `timeout`: for what happens in the background (a reconnection, a switch of provider).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let mut tries = 0;
+/// cache_tests::wait_until("the third try", std::time::Duration::from_secs(5), || {
+///     tries += 1;
+///     std::future::ready(tries == 3)
+/// })
+/// .await;
+/// # }
+/// ```
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
