@@ -28,6 +28,8 @@ async fn forecast(city: &str) -> Result<Forecast, std::io::Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The cache logs where it caches, and what fails, through `tracing`.
+    tracing_subscriber::fmt().with_max_level(tracing_subscriber::filter::LevelFilter::INFO).with_target(false).init();
     cache_runtime::init_from_env().await?;
     // Start from a cold entry, so that the first call is a miss whatever an earlier run stored.
     forecast_invalidate("Lisbon").await;
