@@ -39,6 +39,8 @@ pub struct RedisServer {
     extra_args: Vec<String>,
     child: Option<Child>,
     frozen: bool,
+    /// The certificate authority's PEM, for a server started by [`start_tls`](Self::start_tls).
+    tls_ca: Option<Vec<u8>>,
 }
 
 impl RedisServer {
@@ -59,32 +61,71 @@ impl RedisServer {
     /// # drop(url);
     /// ```
     pub fn start_with_args(args: &[&str]) -> RedisServer {
+        let mut server = Self::new(args.iter().map(|arg| (*arg).to_owned()).collect());
+        server.start_on_a_free_port();
+        server
+    }
+
+    /// A server that speaks only TLS, with a certificate for `127.0.0.1` and `localhost` signed by
+    /// an authority made for it ([`ca_certificate`](Self::ca_certificate)); [`url`](Self::url)
+    /// is then `rediss://`. The certificates are made with the `openssl` command.
+    ///
+    /// ```no_run
+    /// let server = cache_tests::RedisServer::start_tls();
+    /// assert!(server.url().starts_with("rediss://127.0.0.1:"));
+    /// let ca_pem: &[u8] = server.ca_certificate();
+    /// # drop(ca_pem);
+    /// ```
+    pub fn start_tls() -> RedisServer {
+        let mut server = Self::new(Vec::new());
+        let ca = make_certificates(server.dir.path());
+        let file = |name: &str| server.dir.path().join(name).to_string_lossy().into_owned();
+        server.extra_args = vec![
+            "--tls-cert-file".into(),
+            file("server.pem"),
+            "--tls-key-file".into(),
+            file("server.key"),
+            "--tls-ca-cert-file".into(),
+            file("ca.pem"),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        server.tls_ca = Some(ca);
+        server.start_on_a_free_port();
+        server
+    }
+
+    /// The PEM of the authority that signed a [`start_tls`](Self::start_tls) server's
+    /// certificate. Panics for a plain server.
+    pub fn ca_certificate(&self) -> &[u8] {
+        self.tls_ca.as_deref().expect("ca_certificate() is for servers started with start_tls()")
+    }
+
+    fn new(extra_args: Vec<String>) -> RedisServer {
         let dir = tempfile::Builder::new()
             .prefix("cache-tests-redis-")
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a temporary directory for redis-server: {e}"));
-        let mut server = RedisServer {
-            port: 0,
-            dir,
-            extra_args: args.iter().map(|arg| (*arg).to_owned()).collect(),
-            child: None,
-            frozen: false,
-        };
+        RedisServer { port: 0, dir, extra_args, child: None, frozen: false, tls_ca: None }
+    }
+
+    fn start_on_a_free_port(&mut self) {
         // Another process may take the free port between the check and the start: try others.
         let mut last_error = String::new();
         for _ in 0..3 {
-            server.port = free_port();
-            match server.spawn_and_wait() {
-                Ok(()) => return server,
+            self.port = free_port();
+            match self.spawn_and_wait() {
+                Ok(()) => return,
                 Err(error) => last_error = error,
             }
         }
         panic!("redis-server did not start: {last_error}\n{}", install_hint());
     }
 
-    /// `redis://127.0.0.1:PORT/0`.
+    /// `redis://127.0.0.1:PORT/0` (`rediss://` for a [`start_tls`](Self::start_tls) server).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls_ca.is_some() { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 
     /// The port it listens on (kept across [`restart`](Self::restart)).
@@ -162,8 +203,12 @@ impl RedisServer {
         let log = self.log_path();
         let _ = std::fs::remove_file(&log);
         let mut command = Command::new(&binary);
+        let port = self.port.to_string();
+        match self.tls_ca {
+            None => command.args(["--port", &port]),
+            Some(_) => command.args(["--port", "0", "--tls-port", &port]),
+        };
         command
-            .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--daemonize", "no"])
@@ -194,7 +239,11 @@ impl RedisServer {
                 }
                 return Err(format!("it exited with {status}: {}{}", stderr.trim(), read_log(&log)));
             }
-            if answers_ping(self.port) {
+            let ready = match self.tls_ca {
+                None => answers_ping(self.port),
+                Some(_) => std::fs::read_to_string(&log).is_ok_and(|log| log.contains("Ready to accept connections")),
+            };
+            if ready {
                 self.child = Some(child);
                 return Ok(());
             }
@@ -216,6 +265,55 @@ impl Drop for RedisServer {
 
 fn install_hint() -> &'static str {
     "Install it with `apt-get install -y redis-server` (Debian/Ubuntu), or set REDIS_SERVER_BIN to its path."
+}
+
+/// Makes a certificate authority and a server certificate for `127.0.0.1` and `localhost` in
+/// `dir` (`ca.pem`, `server.pem`, `server.key`); returns the authority's PEM.
+fn make_certificates(dir: &Path) -> Vec<u8> {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("cannot write the certificate extensions");
+    let steps: [&[&str]; 3] = [
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=cache-tests CA"],
+        ]
+        .concat(),
+        &[&["req"], &ec[..], &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    ];
+    for args in steps {
+        let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap_or_else(|e| {
+            panic!("cannot run `openssl` to make the TLS test certificates ({e}): install it with `apt-get install -y openssl`")
+        });
+        assert!(
+            output.status.success(),
+            "`openssl {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    std::fs::read(dir.join("ca.pem")).expect("openssl wrote ca.pem")
 }
 
 fn read_log(path: &Path) -> String {

@@ -376,3 +376,25 @@ async fn passwords_appear_neither_in_debug_output_nor_in_errors_nor_in_logs() {
     assert!(logs.contains("redis://default:***@127.0.0.1"), "{logs}");
     assert!(!logs.contains("s3cret-pw"), "{logs}");
 }
+
+#[tokio::test]
+async fn rediss_connects_over_tls_and_checks_the_server_certificate() {
+    let server = RedisServer::start_tls();
+    let redis = RedisProvider::builder(server.url())
+        .prefix("tls:")
+        .tls_root_certificate(server.ca_certificate())
+        .op_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap();
+    with_provider(redis.clone(), async {
+        cache_runtime::set("u", &user(3), Duration::from_secs(60)).await.unwrap();
+        assert_eq!(cache_runtime::get::<User>("u").await.unwrap(), Some(user(3)));
+    })
+    .await;
+    assert_eq!(redis.stats().errors, 0);
+
+    // Checked against the public roots, the test authority is unknown: an error, never a panic.
+    let refused = RedisProvider::builder(server.url()).connect().await.unwrap_err();
+    assert!(matches!(refused, CacheError::Connection { .. } | CacheError::Timeout { .. }), "{refused}");
+}
