@@ -1,10 +1,10 @@
-//! Parses the attribute's options into a typed config that keeps each value's span.
+//! Parses the options into a typed config that keeps each value's span.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
-use syn::parse::Parser;
-use syn::punctuated::Punctuated;
-use syn::{Expr, ExprLit, ExprUnary, Lit, LitBool, LitStr, MetaNameValue, Token, UnOp};
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitFloat, LitInt, LitStr, Token, UnOp};
 
 /// Collects errors so that all of them are reported at once (serde's `Ctxt`).
 #[derive(Default)]
@@ -13,7 +13,7 @@ pub struct Ctxt {
 }
 
 impl Ctxt {
-    /// Records an error spanned at `tokens`.
+    /// Records an error spanned at `tokens` (from its first token to its last).
     pub fn error_at(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
         self.errors.push(syn::Error::new_spanned(tokens, message));
     }
@@ -39,22 +39,25 @@ impl Ctxt {
     }
 }
 
-/// An option that may be given once (serde's `Attr`): a second one is an error at its name.
+/// An option that may be given once (serde's `Attr`): a second one is an error at its name,
+/// whether or not either value is valid.
 struct Once<T> {
     name: &'static str,
+    seen: bool,
     value: Option<T>,
 }
 
 impl<T> Once<T> {
     fn new(name: &'static str) -> Self {
-        Once { name, value: None }
+        Once { name, seen: false, value: None }
     }
 
-    fn set(&mut self, cx: &mut Ctxt, at: &syn::Path, value: T) {
-        if self.value.is_some() {
-            cx.error_at(at, format!("duplicate option `{}`", self.name));
+    fn set(&mut self, cx: &mut Ctxt, at: &Ident, value: Option<T>) {
+        if self.seen {
+            cx.error_at(at, format!("duplicate option `{}`: give it once", self.name));
         } else {
-            self.value = Some(value);
+            self.seen = true;
+            self.value = value;
         }
     }
 }
@@ -64,7 +67,19 @@ pub enum Ttl {
     /// Known at compile time, in milliseconds.
     Fixed(u64),
     /// A `Duration` expression, evaluated at each call.
-    Expr(Box<Expr>),
+    Expr {
+        /// The expression as written.
+        expr: Box<Expr>,
+        /// The `ttl` option's name: a type error about the expression says "expected due to this" there.
+        option: Ident,
+    },
+}
+
+/// `cache_none = <bool>`, with the whole option kept for errors about it.
+pub struct CacheNone {
+    pub value: bool,
+    /// The tokens `cache_none = true`.
+    pub tokens: TokenStream,
 }
 
 /// The options of `#[cached(...)]`.
@@ -72,10 +87,18 @@ pub struct Options {
     pub ttl: Option<Ttl>,
     pub key: Option<LitStr>,
     pub provider: Option<LitStr>,
-    pub cache_none: Option<LitBool>,
+    pub cache_none: Option<CacheNone>,
 }
 
-const KNOWN: &str = "`ttl`, `key`, `provider` and `cache_none`";
+const KNOWN: [&str; 4] = ["ttl", "key", "provider", "cache_none"];
+const KNOWN_LIST: &str = "`ttl`, `key`, `provider` and `cache_none`";
+
+/// One `name = value` as written, before its value is checked.
+struct RawOption {
+    name: Ident,
+    eq_token: Token![=],
+    value: Expr,
+}
 
 impl Options {
     /// Parses the attribute's arguments; errors go to `cx`, and what could be read is returned.
@@ -84,43 +107,129 @@ impl Options {
         let mut key = Once::new("key");
         let mut provider = Once::new("provider");
         let mut cache_none = Once::new("cache_none");
-        let pairs = match Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(args) {
-            Ok(pairs) => pairs,
-            Err(error) => {
-                cx.push(syn::Error::new(
-                    error.span(),
-                    format!("{error}: options are written `name = value`, one of {KNOWN}"),
-                ));
-                Punctuated::new()
-            }
-        };
-        for pair in pairs {
-            let name = pair.path.get_ident().map(ToString::to_string).unwrap_or_default();
-            match name.as_str() {
+        for option in parse_list(args) {
+            let RawOption { name, eq_token, value } = match option {
+                Ok(option) => option,
+                Err(error) => {
+                    cx.push(error);
+                    continue;
+                }
+            };
+            match name.to_string().as_str() {
                 "ttl" => {
-                    if let Some(value) = parse_ttl(cx, pair.value) {
-                        ttl.set(cx, &pair.path, value);
-                    }
+                    let parsed = parse_ttl(cx, &name, value);
+                    ttl.set(cx, &name, parsed);
                 }
                 "key" => {
-                    if let Some(value) = string(cx, &pair.value, "key", "a template such as \"user:{id}\"") {
-                        key.set(cx, &pair.path, value);
-                    }
+                    let parsed = string(cx, &value, "key", "a template such as \"user:{id}\"");
+                    key.set(cx, &name, parsed);
                 }
                 "provider" => {
-                    if let Some(value) = string(cx, &pair.value, "provider", "a registered name such as \"sessions\"") {
-                        provider.set(cx, &pair.path, value);
-                    }
+                    let parsed =
+                        string(cx, &value, "provider", "the name it was registered under, such as \"sessions\"")
+                            .filter(|name| {
+                                let empty = name.value().is_empty();
+                                if empty {
+                                    cx.error_at(
+                                name,
+                                "`provider` names a registered provider; to use the default one, remove `provider`",
+                            );
+                                }
+                                !empty
+                            });
+                    provider.set(cx, &name, parsed);
                 }
-                "cache_none" => match &pair.value {
-                    Expr::Lit(ExprLit { lit: Lit::Bool(value), .. }) => cache_none.set(cx, &pair.path, value.clone()),
-                    other => cx.error_at(other, "`cache_none` takes `true` or `false`"),
-                },
-                _ => cx.error_at(&pair.path, format!("unknown option: `#[cached]` takes {KNOWN}")),
+                "cache_none" => {
+                    let parsed = match &value {
+                        Expr::Lit(ExprLit { lit: Lit::Bool(LitBool { value: flag, .. }), .. }) => {
+                            Some(CacheNone { value: *flag, tokens: quote::quote!(#name #eq_token #value) })
+                        }
+                        other => {
+                            cx.error_at(other, "`cache_none` takes `true` or `false`");
+                            None
+                        }
+                    };
+                    cache_none.set(cx, &name, parsed);
+                }
+                unknown => {
+                    let hint = suggest(unknown).map(|known| format!("did you mean `{known}`? ")).unwrap_or_default();
+                    cx.error_at(&name, format!("unknown option `{unknown}`: {hint}`#[cached]` takes {KNOWN_LIST}"));
+                }
             }
         }
         Options { ttl: ttl.value, key: key.value, provider: provider.value, cache_none: cache_none.value }
     }
+}
+
+/// Reads `name = value, ...`. An option that does not parse is an error in its place, and the
+/// input is skipped up to the next comma, so that the others are still read and checked.
+fn parse_list(args: TokenStream) -> Vec<syn::Result<RawOption>> {
+    let parser = |input: ParseStream| -> syn::Result<Vec<syn::Result<RawOption>>> {
+        let mut options = Vec::new();
+        while !input.is_empty() {
+            let option = parse_option(input);
+            if option.is_err() {
+                while !input.is_empty() && !input.peek(Token![,]) {
+                    input.parse::<TokenTree>()?;
+                }
+            }
+            options.push(option);
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(options)
+    };
+    // The parser itself never fails: every error was recorded and skipped.
+    parser.parse2(args).unwrap_or_default()
+}
+
+fn parse_option(input: ParseStream) -> syn::Result<RawOption> {
+    let name = input.call(Ident::parse_any).map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            format!("expected an option: `#[cached]` takes {KNOWN_LIST}, written `name = value`"),
+        )
+    })?;
+    if !input.peek(Token![=]) {
+        let example = match name.to_string().as_str() {
+            "ttl" => "`ttl = 300`",
+            "key" => "`key = \"user:{id}\"`",
+            "provider" => "`provider = \"sessions\"`",
+            "cache_none" => "`cache_none = true`",
+            _ => "`name = value`",
+        };
+        return Err(syn::Error::new(name.span(), format!("`{name}` needs a value: write {example}")));
+    }
+    let eq_token = input.parse()?;
+    let value: Expr = input.parse()?;
+    if !input.is_empty() && !input.peek(Token![,]) {
+        return Err(input.error("expected `,` between options"));
+    }
+    Ok(RawOption { name, eq_token, value })
+}
+
+/// A known option close to `unknown`: `ttl_secs` and `tll` give `ttl`.
+fn suggest(unknown: &str) -> Option<&'static str> {
+    let unknown = unknown.to_ascii_lowercase();
+    KNOWN.into_iter().find(|known| {
+        unknown.starts_with(known) || known.starts_with(unknown.as_str()) || edit_distance(&unknown, known) <= 2
+    })
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 fn string(cx: &mut Ctxt, value: &Expr, option: &str, example: &str) -> Option<LitStr> {
@@ -133,29 +242,61 @@ fn string(cx: &mut Ctxt, value: &Expr, option: &str, example: &str) -> Option<Li
     }
 }
 
-const TTL_FORMS: &str = "integer seconds (`ttl = 300`), a string with a unit (`\"250ms\"`, `\"30s\"`, `\"5m\"`, `\"24h\"`, `\"7d\"`), or a `Duration` expression";
+const TTL_FORMS: &str = "`ttl` takes whole seconds (`ttl = 300`), a string with a unit (`\"250ms\"`, `\"30s\"`, `\"5m\"`, `\"24h\"`, `\"7d\"`), or a `Duration` expression";
 
-fn parse_ttl(cx: &mut Ctxt, value: Expr) -> Option<Ttl> {
+fn parse_ttl(cx: &mut Ctxt, option: &Ident, value: Expr) -> Option<Ttl> {
     match &value {
-        Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) => match int.base10_parse::<u64>() {
-            Ok(0) => cx.error_at(int, "`ttl` must be at least 1 second; to not cache, remove `#[cached]`"),
-            Ok(secs) => match secs.checked_mul(1000) {
-                Some(ms) => return Some(Ttl::Fixed(ms)),
-                None => cx.error_at(int, "`ttl` is too large"),
-            },
-            Err(_) => cx.error_at(int, format!("`ttl` takes {TTL_FORMS}")),
-        },
+        Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) => return ttl_int(cx, int),
+        Expr::Lit(ExprLit { lit: Lit::Float(float), .. }) => ttl_float(cx, float),
         Expr::Lit(ExprLit { lit: Lit::Str(text), .. }) => match parse_duration(&text.value()) {
             Ok(ms) => return Some(Ttl::Fixed(ms)),
             Err(reason) => cx.error_at(text, format!("bad ttl {:?}: {reason}", text.value())),
         },
-        Expr::Lit(other) => cx.error_at(other, format!("`ttl` takes {TTL_FORMS}")),
+        Expr::Lit(other) => cx.error_at(other, TTL_FORMS),
         Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr, .. }) if matches!(**expr, Expr::Lit(_)) => {
-            cx.error_at(&value, "`ttl` cannot be negative")
+            cx.error_at(&value, "`ttl` cannot be negative: give a number of seconds, such as `ttl = 300`")
         }
-        _ => return Some(Ttl::Expr(Box::new(value))),
+        _ => return Some(Ttl::Expr { expr: Box::new(value), option: option.clone() }),
     }
     None
+}
+
+/// `ttl = 300` (also `300u64`): seconds. A unit written as a suffix (`300ms`) is an error, not seconds.
+fn ttl_int(cx: &mut Ctxt, int: &LitInt) -> Option<Ttl> {
+    let suffix = int.suffix();
+    let digits = int.base10_digits();
+    let integer_types = ["", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize"];
+    if !integer_types.contains(&suffix) {
+        let message = if matches!(suffix, "ms" | "s" | "m" | "h" | "d") {
+            format!("write the unit inside a string: `ttl = \"{digits}{suffix}\"`")
+        } else {
+            format!("unknown suffix `{suffix}`: {TTL_FORMS}")
+        };
+        cx.error_at(int, message);
+        return None;
+    }
+    if digits.starts_with('-') {
+        cx.error_at(int, "`ttl` cannot be negative: give a number of seconds, such as `ttl = 300`");
+        return None;
+    }
+    match digits.parse::<u64>().map(|secs| secs.checked_mul(1000)) {
+        Ok(Some(0)) => cx.error_at(int, "`ttl` must be at least 1 second; to not cache, remove `#[cached]`"),
+        Ok(Some(ms)) => return Some(Ttl::Fixed(ms)),
+        Ok(None) | Err(_) => cx.error_at(int, "`ttl` is too large: the longest is u64::MAX milliseconds"),
+    }
+    None
+}
+
+/// `ttl = 1.5` is an error that says how to write it: `"1500ms"`.
+fn ttl_float(cx: &mut Ctxt, float: &LitFloat) {
+    let ms = float.base10_parse::<f64>().ok().map(|secs| secs * 1000.0);
+    let message = match ms {
+        Some(ms) if ms >= 1.0 && ms.fract() == 0.0 && ms < 1e15 => {
+            format!("`ttl` takes whole seconds; for {} seconds write `ttl = \"{ms}ms\"`", float.base10_digits())
+        }
+        _ => TTL_FORMS.to_string(),
+    };
+    cx.error_at(float, message);
 }
 
 /// `"250ms"`, `"30s"`, `"5m"`, `"24h"`, `"7d"` in milliseconds.
@@ -173,10 +314,10 @@ fn parse_duration(text: &str) -> Result<u64, String> {
         "h" => 3_600_000,
         "d" => 86_400_000,
         "" => return Err(format!("add a unit: \"{number}s\" for seconds (or write `ttl = {number}`)")),
-        other => return Err(format!("unknown unit `{other}`: use ms, s, m, h or d")),
+        other => return Err(format!("unknown unit `{other}`: use ms, s, m, h or d, such as \"{number}s\"")),
     };
     match number.checked_mul(scale) {
-        Some(0) => Err("a ttl must be longer than zero".into()),
+        Some(0) => Err("a ttl must be longer than zero; to not cache, remove `#[cached]`".into()),
         Some(ms) => Ok(ms),
         None => Err("the duration is too large".into()),
     }
@@ -184,7 +325,8 @@ fn parse_duration(text: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, suggest, Ctxt, Options, Ttl};
+    use quote::quote;
 
     #[test]
     fn durations_with_units() {
@@ -198,5 +340,65 @@ mod tests {
         assert!(parse_duration("5 m").is_err());
         assert!(parse_duration("1.5h").is_err());
         assert!(parse_duration("h").is_err());
+        assert!(parse_duration("99999999999999999999s").is_err());
+        assert!(parse_duration("999999999999999d").is_err());
+    }
+
+    fn errors(args: proc_macro2::TokenStream) -> Vec<String> {
+        let mut cx = Ctxt::default();
+        Options::parse(&mut cx, args);
+        cx.check().err().map(|e| e.into_iter().map(|e| e.to_string()).collect()).unwrap_or_default()
+    }
+
+    fn fixed_ttl(args: proc_macro2::TokenStream) -> Option<u64> {
+        let mut cx = Ctxt::default();
+        match Options::parse(&mut cx, args).ttl {
+            Some(Ttl::Fixed(ms)) => Some(ms),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn integer_ttls_are_seconds_and_units_go_in_strings() {
+        assert_eq!(fixed_ttl(quote!(ttl = 300)), Some(300_000));
+        assert_eq!(fixed_ttl(quote!(ttl = 300u64)), Some(300_000));
+        assert_eq!(fixed_ttl(quote!(ttl = "250ms")), Some(250));
+        assert_eq!(fixed_ttl(quote!(ttl = 300ms)), None);
+        assert_eq!(errors(quote!(ttl = 300ms)), ["write the unit inside a string: `ttl = \"300ms\"`"]);
+        assert_eq!(errors(quote!(ttl = 1.5)), ["`ttl` takes whole seconds; for 1.5 seconds write `ttl = \"1500ms\"`"]);
+        assert!(errors(quote!(ttl = -5))[0].contains("cannot be negative"));
+        assert!(errors(quote!(ttl = -5, key = "a"))[0].contains("cannot be negative"));
+        assert!(matches!(Options::parse(&mut Ctxt::default(), quote!(ttl = -x)).ttl, Some(Ttl::Expr { .. })));
+    }
+
+    #[test]
+    fn every_error_is_reported_and_the_other_options_still_read() {
+        let errors = errors(quote!(ttl, key = 5, ttl = 0, provider = "", tll = 3, cache_none = 1 2, key = "a"));
+        assert_eq!(
+            errors,
+            [
+                "`ttl` needs a value: write `ttl = 300`",
+                "`key` takes a string literal, a template such as \"user:{id}\"",
+                "`ttl` must be at least 1 second; to not cache, remove `#[cached]`",
+                "`provider` names a registered provider; to use the default one, remove `provider`",
+                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `provider` and `cache_none`",
+                "expected `,` between options",
+                "duplicate option `key`: give it once",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicates_are_reported_even_when_the_first_value_is_bad() {
+        assert_eq!(errors(quote!(ttl = "0s", ttl = 30))[1], "duplicate option `ttl`: give it once");
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("ttl_secs"), Some("ttl"));
+        assert_eq!(suggest("keys"), Some("key"));
+        assert_eq!(suggest("cache_nones"), Some("cache_none"));
+        assert_eq!(suggest("provder"), Some("provider"));
+        assert_eq!(suggest("size"), None);
     }
 }

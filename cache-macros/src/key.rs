@@ -3,6 +3,8 @@
 use proc_macro2::Span;
 use syn::{Ident, LitStr, Member};
 
+use crate::attr::Ctxt;
+
 /// One piece of a template.
 pub enum Segment {
     /// Text written into the key as it is.
@@ -39,14 +41,19 @@ impl Placeholder {
 /// Characters a key template's literal text may not hold: a key is also a glob pattern.
 pub const GLOB_CHARS: &[char] = &['*', '?', '[', ']', '\\'];
 
-/// Parses `template`; every error points at the string literal (a span inside a string is not
-/// available on stable Rust), with the placeholder named in the message.
-pub fn parse(template: &LitStr) -> Result<Vec<Segment>, syn::Error> {
+/// Parses `template`. Errors go to `cx` and parsing goes on, so that every error is reported and
+/// the placeholders that could be read still shape the invalidation helper. Every error points at
+/// the string literal (a span inside a string is not available on stable Rust), and its message
+/// names the placeholder or character at fault.
+pub fn parse(cx: &mut Ctxt, template: &LitStr) -> Vec<Segment> {
     let text = template.value();
     let span = template.span();
-    let err = |message: String| syn::Error::new(span, message);
+    if text.is_empty() {
+        cx.error_span(span, "the key template is empty: write a prefix and placeholders, such as \"user:{id}\", or remove `key` for the default key");
+    }
     let mut segments = Vec::new();
     let mut literal = String::new();
+    let mut reported_glob = Vec::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
@@ -58,25 +65,48 @@ pub fn parse(template: &LitStr) -> Result<Vec<Segment>, syn::Error> {
                 chars.next();
                 literal.push('}');
             }
-            '}' => return Err(err("unmatched `}` in the key template: write `}}` for a literal brace".into())),
+            '}' => cx.error_span(span, "unmatched `}` in the key template: write `}}` for a literal brace"),
             '{' => {
                 let mut inner = String::new();
-                loop {
-                    match chars.next() {
-                        Some('}') => break,
-                        Some(c) => inner.push(c),
-                        None => return Err(err(format!("unclosed `{{{inner}` in the key template: add `}}`"))),
+                let mut closed = false;
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        closed = true;
+                        break;
                     }
+                    inner.push(c);
+                }
+                if !closed {
+                    let name = inner.split(':').next().unwrap_or_default().to_string();
+                    let message = if name.trim().is_empty() {
+                        format!("unclosed `{{{inner}` in the key template: close the placeholder with `}}`, or write `{{{{` for a literal brace")
+                    } else {
+                        format!("unclosed `{{{inner}` in the key template: write `{{{name}}}`")
+                    };
+                    cx.error_span(span, message);
+                    if name.trim().is_empty() {
+                        continue;
+                    }
+                    inner = name;
                 }
                 if !literal.is_empty() {
                     segments.push(Segment::Literal(std::mem::take(&mut literal)));
                 }
-                segments.push(Segment::Placeholder(placeholder(&inner, span)?));
+                if let Some(placeholder) = placeholder(cx, &inner, span) {
+                    segments.push(Segment::Placeholder(placeholder));
+                }
             }
+            c if GLOB_CHARS.contains(&c) && reported_glob.contains(&c) => {}
             c if GLOB_CHARS.contains(&c) => {
-                return Err(err(format!(
-                    "`{c}` cannot appear in a key template: keys are matched as glob patterns by clear_pattern"
-                )))
+                reported_glob.push(c);
+                cx.error_span(
+                    span,
+                    format!(
+                    "`{c}` cannot appear in a key template: keys are also matched by `clear_pattern`, where `*`, `?`, \
+                     `[`, `]` and `\\` are special; remove it (to clear many entries at once, call \
+                     `cache_runtime::clear_pattern(\"prefix:*\")`)"
+                ),
+                )
             }
             c => literal.push(c),
         }
@@ -84,25 +114,44 @@ pub fn parse(template: &LitStr) -> Result<Vec<Segment>, syn::Error> {
     if !literal.is_empty() {
         segments.push(Segment::Literal(literal));
     }
-    Ok(segments)
+    segments
 }
 
-fn placeholder(inner: &str, span: Span) -> Result<Placeholder, syn::Error> {
-    let err = |message: String| syn::Error::new(span, message);
-    if inner.is_empty() {
-        return Err(err("empty `{}` in the key template: name a parameter, such as `{id}`".into()));
+/// Reads `root.member...`; a format spec is reported, and the placeholder before it is kept.
+fn placeholder(cx: &mut Ctxt, inner: &str, span: Span) -> Option<Placeholder> {
+    if inner.trim().is_empty() {
+        cx.error_span(
+            span,
+            "empty `{}` in the key template: name a parameter, such as `{id}`; write `{{}}` for literal braces",
+        );
+        return None;
     }
-    if let Some((name, _)) = inner.split_once(':') {
-        return Err(err(format!(
-            "`{{{inner}}}`: format specs are not supported in keys; placeholders use Display, write `{{{name}}}`"
-        )));
-    }
-    let mut parts = inner.split('.');
+    let path = match inner.split_once(':') {
+        Some((path, _)) => {
+            cx.error_span(
+                span,
+                format!("`{{{inner}}}`: format specs are not supported in keys, values are written with `Display`: write `{{{path}}}`"),
+            );
+            path
+        }
+        None => inner,
+    };
+    let not_a_placeholder = |cx: &mut Ctxt| {
+        cx.error_span(
+            span,
+            format!("`{{{inner}}}` is not a placeholder: write `{{param}}`, `{{param.field}}` or `{{self.field}}`"),
+        );
+    };
+    let mut parts = path.split('.');
     let root = parts.next().unwrap_or_default();
-    let root = syn::parse_str::<Ident>(root)
-        .or_else(|_| if root == "self" { Ok(Ident::new("self", span)) } else { Err(()) })
-        .map_err(|()| err(format!("`{{{inner}}}` is not a placeholder: write `{{param}}` or `{{param.field}}`")))?;
-    let root = Ident::new(&root.to_string(), span);
+    let root = if root == "self" {
+        Ident::new("self", span)
+    } else if syn::parse_str::<Ident>(root).is_ok() {
+        Ident::new(root, span)
+    } else {
+        not_a_placeholder(cx);
+        return None;
+    };
     let mut members = Vec::new();
     for part in parts {
         let member = if let Ok(index) = part.parse::<u32>() {
@@ -110,15 +159,71 @@ fn placeholder(inner: &str, span: Span) -> Result<Placeholder, syn::Error> {
         } else if syn::parse_str::<Ident>(part).is_ok() {
             Member::Named(Ident::new(part, span))
         } else {
-            return Err(err(format!("`{{{inner}}}`: `{part}` is not a field name")));
+            not_a_placeholder(cx);
+            return None;
         };
         members.push(member);
     }
-    Ok(Placeholder { root, members, span })
+    Some(Placeholder { root, members, span })
 }
 
 /// Whether a character may appear in an escaped value; literal text between two placeholders must
 /// hold one character that may not, so that the key says where each value ends.
 pub fn may_appear_in_value(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '%')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse, Segment};
+    use crate::attr::Ctxt;
+    use proc_macro2::Span;
+    use syn::LitStr;
+
+    /// The segments as text (`lit:` and `{...}`) and the error messages.
+    fn run(template: &str) -> (Vec<String>, Vec<String>) {
+        let mut cx = Ctxt::default();
+        let segments = parse(&mut cx, &LitStr::new(template, Span::call_site()));
+        let segments = segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Literal(text) => format!("lit:{text}"),
+                Segment::Placeholder(placeholder) => format!("{{{}}}", placeholder.text()),
+            })
+            .collect();
+        let errors = cx.check().err().map(|e| e.into_iter().map(|e| e.to_string()).collect()).unwrap_or_default();
+        (segments, errors)
+    }
+
+    #[test]
+    fn placeholders_fields_and_escaped_braces() {
+        let (segments, errors) = run("page:{self.tenant}/{query.page}/{pair.0}:{{x}}");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(segments, ["lit:page:", "{self.tenant}", "lit:/", "{query.page}", "lit:/", "{pair.0}", "lit::{x}"]);
+    }
+
+    #[test]
+    fn errors_keep_the_placeholders_that_could_be_read() {
+        let (segments, errors) = run("user:{id:?}:{name");
+        assert_eq!(segments, ["lit:user:", "{id}", "lit::", "{name}"]);
+        assert_eq!(errors.len(), 2);
+        assert!(errors[0].contains("write `{id}`"), "{errors:?}");
+        assert!(errors[1].contains("unclosed `{name`"), "{errors:?}");
+    }
+
+    #[test]
+    fn each_glob_character_is_reported_once() {
+        let (_, errors) = run("a:*:*:?");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("`*` cannot appear"));
+        assert!(errors[1].starts_with("`?` cannot appear"));
+    }
+
+    #[test]
+    fn malformed_placeholders() {
+        for template in ["", "a:{}", "a:{1x}", "a:{id.}", "a:}", "a:{"] {
+            let (_, errors) = run(template);
+            assert_eq!(errors.len(), 1, "{template}: {errors:?}");
+        }
+    }
 }

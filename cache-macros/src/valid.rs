@@ -1,7 +1,8 @@
 //! Checks the function and the options together, and works out what the expansion needs.
 
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::format_ident;
-use syn::{FnArg, GenericArgument, Ident, ItemFn, LitStr, Pat, PathArguments, ReturnType, Type};
+use syn::{FnArg, GenericArgument, Ident, Item, ItemFn, LitStr, Pat, PathArguments, ReturnType, Type};
 
 use crate::attr::{Ctxt, Options, Ttl};
 use crate::key::{self, Placeholder, Segment};
@@ -41,8 +42,68 @@ pub struct Plan {
     pub function: String,
 }
 
-/// Checks `func` against `options`; errors go to `cx`.
-pub fn check(cx: &mut Ctxt, options: Options, func: &ItemFn) -> Option<Plan> {
+/// The function under `#[cached]`. Any other item is an error at its keyword (`struct`, `impl`,
+/// ...), returned with the item as it was so that it is the only error.
+pub fn function(item: TokenStream) -> Result<ItemFn, TokenStream> {
+    let (span, message) = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(func)) => return Ok(func),
+        Ok(Item::Impl(item)) => {
+            (item.impl_token.span, "`#[cached]` goes on each `async fn` of an impl block, not on the block".to_string())
+        }
+        Ok(other) => {
+            let (span, what) = match &other {
+                Item::Struct(item) => (item.struct_token.span, "a struct"),
+                Item::Enum(item) => (item.enum_token.span, "an enum"),
+                Item::Union(item) => (item.union_token.span, "a union"),
+                Item::Trait(item) => (item.trait_token.span, "a trait"),
+                Item::Mod(item) => (item.mod_token.span, "a module"),
+                Item::Const(item) => (item.const_token.span, "a const"),
+                Item::Static(item) => (item.static_token.span, "a static"),
+                Item::Type(item) => (item.type_token.span, "a type alias"),
+                Item::Use(item) => (item.use_token.span, "a `use`"),
+                Item::ForeignMod(item) => (item.abi.extern_token.span, "an extern block"),
+                _ => (keyword_span(&item), "this item"),
+            };
+            let message = if matches!(other, Item::Verbatim(_)) && has_fn_token(&item) {
+                "`#[cached]` goes on an `async fn` with a body".to_string()
+            } else {
+                format!("`#[cached]` goes on an `async fn`, not on {what}")
+            };
+            (span, message)
+        }
+        Err(error) => (error.span(), format!("{error}; `#[cached]` goes on an `async fn` with a body")),
+    };
+    let mut out = syn::Error::new(span, message).to_compile_error();
+    out.extend(item);
+    Err(out)
+}
+
+/// The `fn` keyword when there is one, else the first token that is not an attribute.
+fn keyword_span(item: &TokenStream) -> Span {
+    let mut tokens = item.clone().into_iter().peekable();
+    let mut first = None;
+    while let Some(token) = tokens.next() {
+        match &token {
+            TokenTree::Punct(punct) if punct.as_char() == '#' => {
+                tokens.next();
+                continue;
+            }
+            TokenTree::Ident(ident) if ident == "fn" => return ident.span(),
+            _ => {}
+        }
+        first.get_or_insert(token.span());
+    }
+    first.unwrap_or_else(Span::call_site)
+}
+
+fn has_fn_token(item: &TokenStream) -> bool {
+    item.clone().into_iter().any(|token| matches!(token, TokenTree::Ident(ident) if ident == "fn"))
+}
+
+/// Checks `func` against `options`; errors go to `cx`. The plan is built even when there are
+/// errors, from what could be read, so that the fallback expansion declares the helper the user
+/// expects and the macro's error is the only one.
+pub fn check(cx: &mut Ctxt, options: Options, func: &ItemFn) -> Plan {
     let sig = &func.sig;
     if sig.asyncness.is_none() {
         cx.error_at(sig.fn_token, "`#[cached]` works on `async fn` only: make this function async");
@@ -62,13 +123,7 @@ pub fn check(cx: &mut Ctxt, options: Options, func: &ItemFn) -> Option<Plan> {
     }
 
     let segments = match &options.key {
-        Some(template) => match key::parse(template) {
-            Ok(segments) => segments,
-            Err(error) => {
-                cx.push(error);
-                return None;
-            }
-        },
+        Some(template) => key::parse(cx, template),
         None => {
             for pat in &unnamed {
                 cx.error_at(
@@ -91,7 +146,11 @@ pub fn check(cx: &mut Ctxt, options: Options, func: &ItemFn) -> Option<Plan> {
             } else {
                 cx.error_span(
                     placeholder.span,
-                    format!("`{{{}}}` names `self`, but this function takes no `self`", placeholder.text()),
+                    format!(
+                        "`{{{}}}` names `self`, but `{}` takes no `self`: add a `&self` parameter, or name a parameter instead",
+                        placeholder.text(),
+                        sig.ident
+                    ),
                 );
             }
         } else if let Some((name, _)) = params.iter().find(|(name, _)| name == root) {
@@ -99,12 +158,15 @@ pub fn check(cx: &mut Ctxt, options: Options, func: &ItemFn) -> Option<Plan> {
                 named.push(name);
             }
         } else {
-            let known: Vec<String> = params.iter().map(|(name, _)| name.to_string()).collect();
-            let known =
-                if known.is_empty() { "it has none".to_string() } else { format!("they are: {}", known.join(", ")) };
+            let known: Vec<String> = params.iter().map(|(name, _)| format!("`{name}`")).collect();
+            let known = match known.as_slice() {
+                [] => "which has no parameters to name".to_string(),
+                [one] => format!("whose only parameter is {one}"),
+                [init @ .., last] => format!("whose parameters are {} and {last}", init.join(", ")),
+            };
             cx.error_span(
                 placeholder.span,
-                format!("`{{{}}}` names no parameter of `{}`; {known}", placeholder.text(), sig.ident),
+                format!("`{{{}}}` names no parameter of `{}`, {known}", placeholder.text(), sig.ident),
             );
         }
     }
@@ -120,18 +182,32 @@ pub fn check(cx: &mut Ctxt, options: Options, func: &ItemFn) -> Option<Plan> {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
-    let cache_none = options.cache_none.as_ref().is_some_and(|b| b.value);
-    let (mode, value_ty) = match shape(&ret_ty) {
+    let cache_none = options.cache_none.as_ref().is_some_and(|flag| flag.value);
+    let shape = shape(&ret_ty);
+    if let (Some(flag), false) = (&options.cache_none, matches!(shape, Shape::Option(_))) {
+        cx.error_at(
+            &flag.tokens,
+            format!(
+                "`cache_none` applies to functions that return an `Option`, and `{}` does not: remove `cache_none`",
+                sig.ident
+            ),
+        );
+    }
+    let (mode, value_ty) = match shape {
         Shape::Result(ok) => (Mode::OkOnly, ok),
         Shape::Option(_) if cache_none => (Mode::Whole, ret_ty.clone()),
         Shape::Option(some) => (Mode::SomeOnly, some),
         Shape::Other => (Mode::Whole, ret_ty.clone()),
     };
-    if let (Some(flag), false) = (&options.cache_none, matches!(shape(&ret_ty), Shape::Option(_))) {
-        cx.error_at(flag, "`cache_none` applies to functions that return an `Option`");
+    if let Type::ImplTrait(_) = value_ty {
+        cx.error_at(
+            &value_ty,
+            "a cached function returns a named type: the value is stored, cloned and decoded, which an `impl Trait` \
+             type cannot be; write the type out",
+        );
     }
 
-    Some(Plan {
+    Plan {
         ttl: options.ttl.unwrap_or(Ttl::Fixed(300_000)),
         provider: options.provider.as_ref().map_or_else(|| "default".to_string(), LitStr::value),
         mode,
@@ -142,7 +218,7 @@ pub fn check(cx: &mut Ctxt, options: Options, func: &ItemFn) -> Option<Plan> {
         key_params,
         default_key: options.key.is_none(),
         function: sig.ident.to_string(),
-    })
+    }
 }
 
 /// `module::path::function` and then `:{param}` for each parameter; the module path is added by
@@ -168,20 +244,28 @@ fn check_separated(cx: &mut Ctxt, template: Option<&LitStr>, segments: &[Segment
             Segment::Placeholder(placeholder) => {
                 if let Some(before) = previous {
                     if between.chars().all(key::may_appear_in_value) {
-                        cx.error_at(
-                            template,
-                            format!(
-                                "`{{{}}}` and `{{{}}}` must be separated by a character such as `:` or `/`, or two different argument lists could give the same key",
-                                before.text(),
-                                placeholder.text()
-                            ),
-                        );
+                        cx.error_at(template, not_separated(before, &between, placeholder));
                     }
                 }
                 previous = Some(placeholder);
                 between.clear();
             }
         }
+    }
+}
+
+fn not_separated(before: &Placeholder, between: &str, after: &Placeholder) -> String {
+    let (before, after) = (before.text(), after.text());
+    if between.is_empty() {
+        format!(
+            "`{{{before}}}{{{after}}}`: put a separator such as `:` or `/` between the two placeholders; \
+             without one, two different argument lists could give the same key (`1`,`23` and `12`,`3` both give `123`)"
+        )
+    } else {
+        format!(
+            "`{{{before}}}{between}{{{after}}}`: `{between}` does not separate the two placeholders, because escaped values \
+             keep letters, digits, `_`, `.`, `-` and `%` as they are; use a separator such as `:` or `/`"
+        )
     }
 }
 
