@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::flight::Join;
+use crate::flight::{Join, FLIGHTS};
 use crate::observe::{self, Origin, SiteCounters};
 use crate::registry::{self, Slot};
 use crate::{CacheError, CacheValue, CachedValue};
@@ -101,14 +101,14 @@ where
         }
     };
     let origin = site.origin(&slot);
-    let mut epoch = Some(slot.flights.epoch());
+    let mut epoch = Some(FLIGHTS.epoch());
     if let Ok(Some(value)) = read::<M::Value>(&origin, &slot, &key).await {
         return M::restore(value);
     }
     let mut body = Some(body);
     let mut reads_again = 0;
     loop {
-        match slot.flights.join(&key, epoch) {
+        match FLIGHTS.join(slot.store, &key, epoch) {
             Join::Leader(leader) => {
                 let body = body.take().expect("a caller leads at most once");
                 let out = body.await;
@@ -133,7 +133,7 @@ where
             }
             Join::ReadAgain => {
                 reads_again += 1;
-                epoch = (reads_again < READ_AGAIN_LIMIT).then(|| slot.flights.epoch());
+                epoch = (reads_again < READ_AGAIN_LIMIT).then(|| FLIGHTS.epoch());
                 if let Ok(Some(value)) = read::<M::Value>(&origin, &slot, &key).await {
                     return M::restore(value);
                 }

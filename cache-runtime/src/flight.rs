@@ -6,11 +6,15 @@
 //! its guard drops the sender without a value: every waiter wakes and they start over, so one of
 //! them becomes the next leader. The map's lock is only held to look a key up, never across a
 //! computation, and hits never touch it.
+//!
+//! Flights are global and keyed by store and key, so that every handle on one store (clones of a
+//! provider, `with_provider` scopes in many tasks) shares them. A store is recognised by the
+//! address of its [`StatsCounters`](crate::StatsCounters), which all its clones share.
 
-use std::collections::hash_map::{Entry, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
@@ -20,9 +24,18 @@ const SHARDS: usize = 32;
 
 type Receiver = watch::Receiver<Option<CachedValue>>;
 
-/// The flights of one provider slot.
+/// Identifies a store: see the module docs.
+pub(crate) type StoreId = usize;
+
+/// The running flights, per store, per key.
+type Shard = HashMap<StoreId, HashMap<String, Receiver>>;
+
+/// The flights of every store.
+pub(crate) static FLIGHTS: LazyLock<Flights> = LazyLock::new(Flights::new);
+
+/// Running computations, sharded by key.
 pub(crate) struct Flights {
-    shards: Box<[Mutex<HashMap<String, Receiver>>]>,
+    shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
     /// Bumped each time a flight ends, so that a caller who missed before a flight ended and looks
     /// for it after knows to read the cache again instead of computing a second time.
@@ -53,36 +66,32 @@ impl Flights {
         self.finished.load(Ordering::Acquire)
     }
 
-    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<String, Receiver>> {
+    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
         let index = self.hasher.hash_one(key) as usize % SHARDS;
         // A panic while the lock was held cannot leave the map half-written: every critical
         // section is a single insert, lookup or remove.
         self.shards[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Joins the flight of `key`, or starts one.
-    pub(crate) fn join<'a>(&'a self, key: &str, epoch: Option<u64>) -> Join<'a> {
+    /// Joins the flight of `key` in `store`, or starts one.
+    pub(crate) fn join<'a>(&'a self, store: StoreId, key: &str, epoch: Option<u64>) -> Join<'a> {
         let mut shard = self.shard(key);
-        if let Some(receiver) = shard.get(key) {
+        if let Some(receiver) = shard.get(&store).and_then(|flights| flights.get(key)) {
             return Join::Wait(Waiter { receiver: receiver.clone() });
         }
         if epoch.is_some_and(|epoch| self.finished.load(Ordering::Acquire) != epoch) {
             return Join::ReadAgain;
         }
         let (sender, receiver) = watch::channel(None);
-        match shard.entry(key.to_owned()) {
-            Entry::Vacant(slot) => {
-                slot.insert(receiver);
-            }
-            Entry::Occupied(_) => unreachable!("checked above under the same lock"),
-        }
-        Join::Leader(Leader { flights: self, key: key.to_owned(), sender })
+        shard.entry(store).or_default().insert(key.to_owned(), receiver);
+        Join::Leader(Leader { flights: self, store, key: key.to_owned(), sender })
     }
 }
 
 /// The caller that runs the body. Dropping it ends the flight; waiters that got no value retry.
 pub(crate) struct Leader<'a> {
     flights: &'a Flights,
+    store: StoreId,
     key: String,
     sender: watch::Sender<Option<CachedValue>>,
 }
@@ -97,8 +106,13 @@ impl Leader<'_> {
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
         let mut shard = self.flights.shard(&self.key);
-        if shard.get(&self.key).is_some_and(|receiver| receiver.same_channel(&self.sender.subscribe())) {
-            shard.remove(&self.key);
+        if let Some(flights) = shard.get_mut(&self.store) {
+            if flights.get(&self.key).is_some_and(|receiver| receiver.same_channel(&self.sender.subscribe())) {
+                flights.remove(&self.key);
+            }
+            if flights.is_empty() {
+                shard.remove(&self.store);
+            }
         }
         self.flights.finished.fetch_add(1, Ordering::AcqRel);
         // The sender drops after this: waiters still waiting wake up with no value.
@@ -128,8 +142,8 @@ mod tests {
     async fn a_second_caller_waits_and_gets_the_value() {
         let flights = Flights::new();
         let epoch = flights.epoch();
-        let Join::Leader(leader) = flights.join("k", Some(epoch)) else { panic!("first caller leads") };
-        let Join::Wait(waiter) = flights.join("k", Some(epoch)) else { panic!("second caller waits") };
+        let Join::Leader(leader) = flights.join(1, "k", Some(epoch)) else { panic!("first caller leads") };
+        let Join::Wait(waiter) = flights.join(1, "k", Some(epoch)) else { panic!("second caller waits") };
         leader.publish(CachedValue::new(5u32));
         drop(leader);
         assert_eq!(waiter.wait().await.unwrap().to_typed::<u32>("k").unwrap(), 5);
@@ -139,12 +153,12 @@ mod tests {
     async fn a_leader_without_value_releases_its_waiters() {
         let flights = Flights::new();
         let epoch = flights.epoch();
-        let Join::Leader(leader) = flights.join("k", Some(epoch)) else { panic!() };
-        let Join::Wait(waiter) = flights.join("k", Some(epoch)) else { panic!() };
+        let Join::Leader(leader) = flights.join(1, "k", Some(epoch)) else { panic!() };
+        let Join::Wait(waiter) = flights.join(1, "k", Some(epoch)) else { panic!() };
         drop(leader);
         assert!(waiter.wait().await.is_none());
         // The stale epoch says: read the cache again before leading.
-        assert!(matches!(flights.join("k", Some(epoch)), Join::ReadAgain));
-        assert!(matches!(flights.join("k", Some(flights.epoch())), Join::Leader(_)));
+        assert!(matches!(flights.join(1, "k", Some(epoch)), Join::ReadAgain));
+        assert!(matches!(flights.join(1, "k", Some(flights.epoch())), Join::Leader(_)));
     }
 }

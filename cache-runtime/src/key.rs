@@ -52,13 +52,19 @@ impl Write for Escaper<'_> {
             if is_plain(b) {
                 continue;
             }
-            self.0.push_str(&s[start..i]);
+            // A run of plain bytes is ASCII, so it starts and ends on char boundaries; the empty
+            // run between two bytes of one multi-byte char does not, and is skipped.
+            if start < i {
+                self.0.push_str(&s[start..i]);
+            }
             self.0.push('%');
             self.0.push(HEX[usize::from(b >> 4)] as char);
             self.0.push(HEX[usize::from(b & 0xF)] as char);
             start = i + 1;
         }
-        self.0.push_str(&s[start..]);
+        if start < s.len() {
+            self.0.push_str(&s[start..]);
+        }
         Ok(())
     }
 }
@@ -294,6 +300,7 @@ mod tests {
         assert_eq!(escape("a:b"), "a%3Ab");
         assert_eq!(escape("100%"), "100%25");
         assert_eq!(escape("é"), "%C3%A9");
+        assert_eq!(escape("aé😀b"), "a%C3%A9%F0%9F%98%80b");
         assert_eq!(escape("[*?]\\"), "%5B%2A%3F%5D%5C");
     }
 

@@ -94,7 +94,9 @@ pub trait CacheProvider: Send + Sync + 'static {
     /// Removes the entries whose keys match `pattern`; returns how many.
     fn clear_pattern<'a>(&'a self, pattern: &'a Pattern) -> ProviderFuture<'a, u64>;
 
-    /// The live counters of this store.
+    /// The live counters of this store. Every clone of a handle on one store must return the same
+    /// counters (hold them in an `Arc`): the runtime also recognises the store by them, so that
+    /// concurrent misses through any of its handles share one computation.
     fn counters(&self) -> &StatsCounters;
 
     /// A snapshot of the counters.

@@ -6,22 +6,24 @@ use std::sync::{Arc, LazyLock};
 
 use arc_swap::ArcSwap;
 
-use crate::flight::Flights;
+use crate::flight::StoreId;
 use crate::{CacheError, CacheProvider, CacheStats, MemoryProvider};
 
 /// The name under which the default provider is known, in `#[cached(provider = ..)]` and labels.
 pub const DEFAULT: &str = "default";
 
-/// A registered provider with the single-flight state of its keys.
+/// A provider under the name it serves.
 pub(crate) struct Slot {
     pub(crate) name: Arc<str>,
     pub(crate) provider: Arc<dyn CacheProvider>,
-    pub(crate) flights: Flights,
+    /// Which store the provider is a handle on, for single-flight.
+    pub(crate) store: StoreId,
 }
 
 impl Slot {
     fn new(name: &str, provider: Arc<dyn CacheProvider>) -> Arc<Slot> {
-        Arc::new(Slot { name: Arc::from(name), provider, flights: Flights::new() })
+        let store = provider.counters() as *const _ as StoreId;
+        Arc::new(Slot { name: Arc::from(name), provider, store })
     }
 }
 

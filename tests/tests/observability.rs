@@ -1,0 +1,116 @@
+//! Logs and counters: what an operator sees. One test, because it installs the global tracing
+//! subscriber and metrics recorder of this test binary.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cache_runtime::{cached, with_provider, MemoryProvider};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_util::{CompositeKey, MetricKind};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[cached(ttl = "5m", key = "user:{id}")]
+async fn get_user(id: u64) -> String {
+    format!("user {id}")
+}
+
+#[cached(ttl = 60, key = "idem:{digest}")]
+async fn extract(digest: String) -> usize {
+    digest.len()
+}
+
+type Snapshot = Vec<(CompositeKey, Option<metrics::Unit>, Option<metrics::SharedString>, DebugValue)>;
+
+fn counter(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> u64 {
+    snapshot
+        .iter()
+        .find_map(|(key, _, _, value)| {
+            let key_labels: Vec<(String, String)> =
+                key.key().labels().map(|l| (l.key().to_owned(), l.value().to_owned())).collect();
+            let wanted: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let same = key.kind() == MetricKind::Counter
+                && key.key().name() == name
+                && wanted.iter().all(|l| key_labels.contains(l));
+            match (same, value) {
+                (true, DebugValue::Counter(n)) => Some(*n),
+                _ => None,
+            }
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn events_are_logged_and_counted_with_function_and_provider() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().expect("the only recorder of this binary");
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this binary");
+
+    let provider = MemoryProvider::new();
+    with_provider(provider.clone(), async {
+        get_user(42).await;
+        get_user(42).await;
+        assert!(get_user_invalidate(42).await);
+        extract("a".repeat(64)).await;
+        cache_runtime::set("brief", &1u8, Duration::from_millis(10)).await.unwrap();
+    })
+    .await;
+    // moka's timer wheel reclaims expired entries with about a second of granularity.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !logs.text().contains("[CACHE EXPIRED]") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        provider.run_pending_tasks().await;
+    }
+
+    let text = logs.text();
+    for line in [
+        "[CACHE MISS] key=user:42",
+        "[CACHE SAVE] key=user:42 ttl=5m",
+        "[CACHE HIT] key=user:42 age=0.",
+        "[CACHE INVALIDATE] key=user:42 removed=1",
+        "[CACHE EXPIRED] key=brief",
+        "observability::get_user",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    // Long keys are shortened in logs.
+    let long_key = format!("idem:{}", "a".repeat(64));
+    assert!(!text.contains(&long_key), "{text}");
+    assert!(text.contains(&format!("key={}…", &long_key[..40])), "{text}");
+
+    // A snapshot drains the counters: take one and read them all from it.
+    let snapshot = snapshotter.snapshot().into_vec();
+    let function = ("function", "observability::get_user");
+    let provider_label = ("provider", "default");
+    assert_eq!(counter(&snapshot, "cache_hits_total", &[function, provider_label]), 1);
+    assert_eq!(counter(&snapshot, "cache_misses_total", &[function, provider_label]), 1);
+    assert_eq!(counter(&snapshot, "cache_sets_total", &[function, provider_label]), 1);
+    assert_eq!(counter(&snapshot, "cache_invalidations_total", &[function]), 1);
+    assert_eq!(counter(&snapshot, "cache_hits_total", &[("function", "observability::extract")]), 0);
+}
