@@ -4,6 +4,7 @@
 #![cfg(feature = "redis")]
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cache_runtime::cached;
@@ -18,14 +19,41 @@ async fn greet(id: u64) -> String {
     format!("hello {id}")
 }
 
+/// Collects what `tracing` writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 #[tokio::test]
 async fn unreachable_at_start_it_caches_in_memory_then_switches_to_redis_when_it_answers() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    // One thread runs the test and the background reconnection: the guard covers both.
+    let _guard = tracing::subscriber::set_default(subscriber);
     let mut server = RedisServer::start();
     server.stop();
     std::env::remove_var("REDIS_URL");
     std::env::set_var("CACHE_URL", server.url());
 
     cache_runtime::init_from_env().await.expect("an unreachable Redis is not an error at start");
+    let warned = logs.text();
+    assert!(warned.contains("WARN") && warned.contains("caching in memory"), "a warning says so:\n{warned}");
     // Redis is down, yet the cache works: it is the in-memory fallback.
     assert_eq!(greet(1).await, "hello 1");
     assert_eq!(greet(1).await, "hello 1");
@@ -50,4 +78,6 @@ async fn unreachable_at_start_it_caches_in_memory_then_switches_to_redis_when_it
     assert_eq!(&stored[..2], &[0xCA, 1], "a cache entry with our header");
     assert_eq!(greet(2).await, "hello 2");
     assert_eq!(GREET_RUNS.load(SeqCst), 2);
+    let switched = logs.text();
+    assert!(switched.contains("caching in redis from now on"), "the switch is logged:\n{switched}");
 }
