@@ -130,6 +130,9 @@ async fn bad_input_is_a_422_that_names_the_field_and_caches_nothing() {
     )
     .await;
     assert_eq!((reply.status, reply.json()["field"].as_str()), (415, Some("content-type")));
+    let huge = json!({"transcript": "x".repeat(3 << 20)});
+    let reply = post_json(&client, &service.url("/extract"), &huge).await;
+    assert_eq!((reply.status, reply.json()["field"].as_str()), (413, Some("body")), "over axum's 2 MB limit");
     assert_eq!(service.llm().stats().calls, 0, "no rejected request reached the LLM");
 
     // The meeting the bad requests named has nothing stored.
