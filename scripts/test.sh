@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every check CI runs, on a fresh machine: formatting, lints, docs, the whole test suite
+# (Redis tests included: they start their own redis-server), doctests, and a build of the benches.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "== redis-server is missing: installing it from Debian's packages"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+fi
+redis-server --version
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy (all targets, all features, -D warnings)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+echo "== cargo doc (-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
+echo "== cargo test (all tests and doctests, all features)"
+cargo test --workspace --all-features
+echo "== cargo test (default features: the in-memory build alone)"
+cargo test -p cache-runtime
+echo "== cargo bench --no-run (the benches build)"
+cargo bench --workspace --no-run --quiet
+echo "== the quick start runs"
+cargo run --quiet --example quickstart
