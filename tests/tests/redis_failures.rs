@@ -22,7 +22,8 @@ async fn with_redis_down_every_call_returns_its_body_result_and_errors_are_count
     let mut server = RedisServer::start();
     let redis = RedisProvider::builder(server.url())
         .prefix("down:")
-        .op_timeout(Duration::from_millis(300))
+        // Generous: a stopped server refuses connections at once, no call waits for it.
+        .op_timeout(Duration::from_secs(1))
         .circuit_breaker(3, Duration::from_millis(200), Duration::from_millis(400))
         .connect()
         .await
@@ -73,9 +74,15 @@ async fn after_consecutive_failures_the_breaker_skips_redis_then_probes_it() {
         .connect()
         .await
         .unwrap();
+    // Written by a patient instance of the same service: the short timeout is for the hung server.
+    let writer = RedisProvider::builder(server.url())
+        .prefix("hung:")
+        .op_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap();
+    with_provider(writer, cache_runtime::set("k", &1u32, Duration::from_secs(60))).await.unwrap();
     with_provider(redis.clone(), async {
-        cache_runtime::set("k", &1u32, Duration::from_secs(60)).await.unwrap();
-
         // Hung: connected, but nothing answers. Each call waits for its timeout...
         server.freeze();
         for _ in 0..3 {
@@ -119,7 +126,7 @@ async fn when_redis_comes_back_the_provider_reconnects_by_itself_and_hits_resume
     let mut server = RedisServer::start();
     let redis = RedisProvider::builder(server.url())
         .prefix("back:")
-        .op_timeout(Duration::from_millis(300))
+        .op_timeout(Duration::from_secs(1))
         .circuit_breaker(3, Duration::from_millis(100), Duration::from_millis(300))
         .connect()
         .await

@@ -341,10 +341,11 @@ async fn passwords_appear_neither_in_debug_output_nor_in_errors_nor_in_logs() {
 
     let mut server = RedisServer::start_with_args(&["--requirepass", "s3cret-pw"]);
     let url = format!("redis://default:s3cret-pw@127.0.0.1:{}/0", server.port());
-    let builder = RedisProvider::builder(&url)
-        .prefix("secret:")
-        .op_timeout(Duration::from_millis(300))
-        .circuit_breaker(2, Duration::from_millis(100), Duration::from_millis(200));
+    let builder = RedisProvider::builder(&url).prefix("secret:").op_timeout(Duration::from_secs(1)).circuit_breaker(
+        2,
+        Duration::from_millis(100),
+        Duration::from_millis(200),
+    );
     let shown = format!("{builder:?}");
     assert!(shown.contains("redis://default:***@127.0.0.1"), "{shown}");
     let redis = builder.connect().await.unwrap();
