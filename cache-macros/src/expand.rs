@@ -49,6 +49,8 @@ pub fn expand(plan: &Plan, func: &ItemFn) -> TokenStream {
                 #[allow(unreachable_code)]
                 return __cache_ret;
             }
+            // A body that ends in `return x;` diverges here: that is the user's style, not a bug.
+            #[allow(clippy::diverging_sub_expression)]
             let __cache_ret: #ret_ty = #block;
             #[allow(unreachable_code)]
             __cache_ret
