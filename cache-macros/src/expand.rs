@@ -126,8 +126,9 @@ fn helper(plan: &Plan, func: &ItemFn, body: TokenStream) -> TokenStream {
 }
 
 /// The function's generic parameters that the helper's parameters use, directly or through the
-/// bounds of another kept parameter, and the where-clauses about them: a parameter that no key
-/// value mentions could not be inferred when the helper is called.
+/// bounds of a kept parameter (in its declaration or in a where-clause about it), and the
+/// where-clauses that name only kept parameters: a parameter that no key value mentions could not
+/// be inferred when the helper is called.
 fn helper_generics(generics: &Generics, plan: &Plan) -> Generics {
     let param_name = |param: &GenericParam| match param {
         GenericParam::Type(ty) => ty.ident.to_string(),
@@ -148,10 +149,15 @@ fn helper_generics(generics: &Generics, plan: &Plan) -> Generics {
         }
         used.extend(bounds);
         for predicate in &predicates {
-            let mut mentioned = BTreeSet::new();
-            names_in(predicate.to_token_stream(), &declared, &mut mentioned);
-            if mentioned.iter().any(|name| used.contains(name)) {
-                used.extend(mentioned);
+            let subject = match predicate {
+                WherePredicate::Type(predicate) => predicate.bounded_ty.to_token_stream(),
+                WherePredicate::Lifetime(predicate) => predicate.lifetime.to_token_stream(),
+                other => other.to_token_stream(),
+            };
+            let mut about = BTreeSet::new();
+            names_in(subject, &declared, &mut about);
+            if about.iter().any(|name| used.contains(name)) {
+                names_in(predicate.to_token_stream(), &declared, &mut used);
             }
         }
         if used.len() == before {
@@ -256,4 +262,59 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
             token
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::TokenStream;
+    use quote::quote;
+    use syn::ItemFn;
+
+    use super::helper_generics;
+    use crate::attr::{Ctxt, Options};
+    use crate::valid;
+
+    /// The helper's generics and where-clause, as tokens in a string.
+    fn generics_of(args: TokenStream, func: TokenStream) -> String {
+        let func: ItemFn = syn::parse2(func).expect("a function");
+        let mut cx = Ctxt::default();
+        let options = Options::parse(&mut cx, args);
+        let plan = valid::check(&mut cx, options, &func);
+        assert!(cx.check().is_ok());
+        let generics = helper_generics(&func.sig.generics, &plan);
+        let (impl_generics, _, where_clause) = generics.split_for_impl();
+        quote!(#impl_generics #where_clause).to_string()
+    }
+
+    #[test]
+    fn the_helper_keeps_the_generics_its_parameters_use() {
+        let kept = generics_of(
+            quote!(key = "x:{x}"),
+            quote! {
+                async fn f<'a, T: Display + 'a, U, V: Clone>(x: &'a T, u: U) -> V
+                where
+                    T: Into<W>,
+                    U: Into<T>,
+                    V: Send,
+                { make() }
+            },
+        );
+        assert_eq!(kept, quote!(<'a, T: Display + 'a> where T: Into<W>).to_string());
+    }
+
+    #[test]
+    fn a_value_type_that_no_parameter_names_is_left_out() {
+        let kept = generics_of(
+            quote!(key = "d:{id}"),
+            quote!(
+                async fn decode<V>(id: u64) -> Option<V>
+                where
+                    V: Clone,
+                {
+                    make()
+                }
+            ),
+        );
+        assert_eq!(kept, "");
+    }
 }
