@@ -107,8 +107,8 @@ impl Config {
         if let Some((name, value)) = var("LLM_OUTPUT_USD_PER_MTOK") {
             config.pricing.output_usd_per_mtok = parse_price(&value).map_err(|r| ConfigError::new(name, &value, r))?;
         }
-        // Read untrimmed: a token is compared byte for byte. Empty means unset.
-        config.admin_token = lookup("ADMIN_TOKEN").filter(|token| !token.is_empty());
+        // Trimmed like the presented token (HTTP drops surrounding spaces); empty means unset.
+        config.admin_token = var("ADMIN_TOKEN").map(|(_, token)| token);
         Ok(config)
     }
 
@@ -179,7 +179,7 @@ impl Config {
     /// assert_eq!(config.admin_token(), Some("s3cret"));
     /// ```
     pub fn with_admin_token(mut self, token: Option<String>) -> Self {
-        self.admin_token = token.filter(|token| !token.is_empty());
+        self.admin_token = token.map(|token| token.trim().to_owned()).filter(|token| !token.is_empty());
         self
     }
 }
@@ -278,6 +278,8 @@ mod tests {
         let config = Config::from_lookup(lookup(&[("CACHE_TTL", " "), ("ADMIN_TOKEN", "")])).unwrap();
         assert_eq!(config.cache_ttl(), DEFAULT_CACHE_TTL);
         assert_eq!(config.admin_token(), None);
+        let config = Config::from_lookup(lookup(&[("ADMIN_TOKEN", " s3cret\n")])).unwrap();
+        assert_eq!(config.admin_token(), Some("s3cret"));
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! | `POST /analyze` | the [`Analysis`](crate::llm::Analysis) and `idempotency_key`; `X-Cache: HIT` or `MISS` |
 //! | `GET /health` | `{"status": "ok", ...}` with the cache's and the LLM's counters |
 //! | `GET /metrics` | Prometheus text |
-//! | `POST /admin/cache/clear` | see [`admin`](crate::admin) |
-//! | `DELETE /admin/cache/{idempotency_key}` | see [`admin`](crate::admin) |
+//! | `POST /admin/cache/clear` | see [`admin`] |
+//! | `DELETE /admin/cache/{idempotency_key}` | see [`admin`] |
 //!
 //! A HIT's body is byte for byte the MISS's body: it holds only the stored answer and the key,
 //! nothing of the request that served it (the request id is in `X-Request-ID`).
