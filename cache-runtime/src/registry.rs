@@ -1,7 +1,9 @@
 //! The global providers: the default one, named ones, and the per-task override.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use arc_swap::ArcSwap;
@@ -25,6 +27,11 @@ impl Slot {
         let store = provider.counters() as *const _ as StoreId;
         Arc::new(Slot { name: Arc::from(name), provider, store })
     }
+
+    /// The same provider under the same name, behind a new `Arc`.
+    fn copy(&self) -> Arc<Slot> {
+        Arc::new(Slot { name: Arc::clone(&self.name), provider: Arc::clone(&self.provider), store: self.store })
+    }
 }
 
 struct Registry {
@@ -39,6 +46,56 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
 
 tokio::task_local! {
     static OVERRIDE: Arc<Slot>;
+}
+
+/// Bumped each time a provider is set or registered, so that threads refresh their copies.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// One thread's copies of the registered slots.
+///
+/// Each call holds the slot it uses across its awaits. Were that a clone of the one global `Arc`,
+/// every hit on every thread would count references on one cache line; with a copy per thread,
+/// the count a call touches is its thread's own.
+struct LocalSlots {
+    generation: u64,
+    default: Option<Arc<Slot>>,
+    named: HashMap<String, Arc<Slot>>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<LocalSlots> =
+        RefCell::new(LocalSlots { generation: u64::MAX, default: None, named: HashMap::new() });
+}
+
+/// The registered slot of `name`, from this thread's copies.
+fn registered(name: &str) -> Option<Arc<Slot>> {
+    let global = || {
+        if name == DEFAULT {
+            Some(REGISTRY.default.load_full())
+        } else {
+            REGISTRY.named.load().get(name).cloned()
+        }
+    };
+    let generation = GENERATION.load(Ordering::Acquire);
+    LOCAL
+        .try_with(|local| {
+            let mut local = local.borrow_mut();
+            if local.generation != generation {
+                *local = LocalSlots { generation, default: None, named: HashMap::new() };
+            }
+            if name == DEFAULT {
+                let slot = local.default.get_or_insert_with(|| REGISTRY.default.load().copy());
+                return Some(Arc::clone(slot));
+            }
+            if let Some(slot) = local.named.get(name) {
+                return Some(Arc::clone(slot));
+            }
+            let slot = REGISTRY.named.load().get(name)?.copy();
+            local.named.insert(name.to_owned(), Arc::clone(&slot));
+            Some(slot)
+        })
+        // While the thread shuts down its locals are gone: read the registry itself.
+        .unwrap_or_else(|_| global())
 }
 
 /// Makes `provider` the default: every call that names no provider uses it from now on.
@@ -58,6 +115,27 @@ pub fn set_default<P: CacheProvider>(provider: P) {
 
 pub(crate) fn set_default_arc(provider: Arc<dyn CacheProvider>) {
     REGISTRY.default.store(Slot::new(DEFAULT, provider));
+    GENERATION.fetch_add(1, Ordering::Release);
+}
+
+/// Makes `provider` the default only if the default is still `expected`; true when it did. The
+/// check and the swap are one atomic step, so a `set_default` in between is never undone.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn replace_default_if(expected: &Arc<dyn CacheProvider>, provider: Arc<dyn CacheProvider>) -> bool {
+    let new = Slot::new(DEFAULT, provider);
+    let mut replaced = false;
+    REGISTRY.default.rcu(|current| {
+        replaced = std::ptr::addr_eq(Arc::as_ptr(&current.provider), Arc::as_ptr(expected));
+        if replaced {
+            Arc::clone(&new)
+        } else {
+            Arc::clone(current)
+        }
+    });
+    if replaced {
+        GENERATION.fetch_add(1, Ordering::Release);
+    }
+    replaced
 }
 
 /// Registers `provider` under `name`, for `#[cached(provider = "name")]` and [`named`]. Registering
@@ -77,6 +155,7 @@ pub fn register<P: CacheProvider>(name: &str, provider: P) {
         named.insert(name.to_owned(), Arc::clone(&slot));
         named
     });
+    GENERATION.fetch_add(1, Ordering::Release);
 }
 
 /// Runs `future` with `provider` in place of the default provider: the macro's calls, the
@@ -104,11 +183,11 @@ pub(crate) fn slot(name: &str) -> Result<Arc<Slot>, CacheError> {
     if name == DEFAULT {
         return Ok(default_slot());
     }
-    REGISTRY.named.load().get(name).cloned().ok_or_else(|| CacheError::UnknownProvider { name: name.to_owned() })
+    registered(name).ok_or_else(|| CacheError::UnknownProvider { name: name.to_owned() })
 }
 
 pub(crate) fn default_slot() -> Arc<Slot> {
-    OVERRIDE.try_with(Arc::clone).unwrap_or_else(|_| REGISTRY.default.load_full())
+    OVERRIDE.try_with(Arc::clone).ok().or_else(|| registered(DEFAULT)).expect("the default slot always exists")
 }
 
 /// The counters of the default provider (or of the one [`with_provider`] put in its place).

@@ -1,6 +1,7 @@
 //! Counters of a provider and their snapshot.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// A snapshot of a provider's counters.
 ///
@@ -50,17 +51,28 @@ impl CacheStats {
 /// The live counters behind [`CacheStats`], shared by all clones of a provider.
 ///
 /// The runtime records reads, writes and errors on the counters of the provider it used, so a
-/// [`CacheProvider`](crate::CacheProvider) written outside this crate only has to hold one and
-/// return it from [`counters`](crate::CacheProvider::counters); the store itself records what only
-/// it sees (evictions, expirations).
+/// [`CacheProvider`](crate::CacheProvider) written outside this crate only has to hold one (in an
+/// `Arc` shared by its clones) and return it from [`counters`](crate::CacheProvider::counters);
+/// the store itself records what only it sees (evictions, expirations).
+///
+/// Counting is spread over stripes of one cache line each, picked per thread, so that hits on
+/// many threads do not contend on one line; a snapshot adds the stripes up.
 ///
 /// ```
 /// let counters = cache_runtime::StatsCounters::default();
 /// counters.record_hit();
 /// assert_eq!(counters.snapshot().hits, 1);
 /// ```
-#[derive(Debug, Default)]
 pub struct StatsCounters {
+    stripes: Box<[Stripe]>,
+}
+
+const STRIPES: usize = 16;
+
+/// One thread's share of the counters, alone on its cache line.
+#[derive(Default)]
+#[repr(align(64))]
+struct Stripe {
     hits: AtomicU64,
     misses: AtomicU64,
     sets: AtomicU64,
@@ -70,45 +82,69 @@ pub struct StatsCounters {
     errors: AtomicU64,
 }
 
+/// Hands each thread the next stripe index in turn.
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Relaxed) % STRIPES;
+}
+
+impl Default for StatsCounters {
+    fn default() -> Self {
+        StatsCounters { stripes: (0..STRIPES).map(|_| Stripe::default()).collect() }
+    }
+}
+
+impl fmt::Debug for StatsCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StatsCounters").field(&self.snapshot()).finish()
+    }
+}
+
 impl StatsCounters {
+    fn stripe(&self) -> &Stripe {
+        &self.stripes[STRIPE.try_with(|i| *i).unwrap_or(0)]
+    }
+
     /// Counts a read that found a usable value.
     pub fn record_hit(&self) {
-        self.hits.fetch_add(1, Relaxed);
+        self.stripe().hits.fetch_add(1, Relaxed);
     }
     /// Counts a read that found nothing usable.
     pub fn record_miss(&self) {
-        self.misses.fetch_add(1, Relaxed);
+        self.stripe().misses.fetch_add(1, Relaxed);
     }
     /// Counts a stored value.
     pub fn record_set(&self) {
-        self.sets.fetch_add(1, Relaxed);
+        self.stripe().sets.fetch_add(1, Relaxed);
     }
     /// Counts `n` removed entries.
     pub fn record_deletes(&self, n: u64) {
-        self.deletes.fetch_add(n, Relaxed);
+        self.stripe().deletes.fetch_add(n, Relaxed);
     }
     /// Counts an entry dropped for capacity.
     pub fn record_eviction(&self) {
-        self.evictions.fetch_add(1, Relaxed);
+        self.stripe().evictions.fetch_add(1, Relaxed);
     }
     /// Counts an entry dropped because it expired.
     pub fn record_expiration(&self) {
-        self.expirations.fetch_add(1, Relaxed);
+        self.stripe().expirations.fetch_add(1, Relaxed);
     }
     /// Counts a failed operation.
     pub fn record_error(&self) {
-        self.errors.fetch_add(1, Relaxed);
+        self.stripe().errors.fetch_add(1, Relaxed);
     }
     /// The counters as they are now.
     pub fn snapshot(&self) -> CacheStats {
+        let sum = |field: fn(&Stripe) -> &AtomicU64| self.stripes.iter().map(|s| field(s).load(Relaxed)).sum();
         CacheStats {
-            hits: self.hits.load(Relaxed),
-            misses: self.misses.load(Relaxed),
-            sets: self.sets.load(Relaxed),
-            deletes: self.deletes.load(Relaxed),
-            evictions: self.evictions.load(Relaxed),
-            expirations: self.expirations.load(Relaxed),
-            errors: self.errors.load(Relaxed),
+            hits: sum(|s| &s.hits),
+            misses: sum(|s| &s.misses),
+            sets: sum(|s| &s.sets),
+            deletes: sum(|s| &s.deletes),
+            evictions: sum(|s| &s.evictions),
+            expirations: sum(|s| &s.expirations),
+            errors: sum(|s| &s.errors),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{url, RedisProvider, RedisProviderBuilder};
-use crate::registry::{default_slot, set_default_arc};
+use crate::registry::{default_slot, replace_default_if, set_default_arc};
 use crate::{CacheError, CacheProvider, MemoryProvider};
 
 /// The first wait between two attempts of the background reconnection; it doubles up to
@@ -19,8 +19,11 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Makes Redis at `url` the default provider. When it does not answer, the default becomes a
 /// [`MemoryProvider`] (with a warning) and a background task retries, with back-off, until Redis
 /// answers and takes its place. A URL that cannot be read is a [`CacheError::Config`].
-pub(crate) async fn init_default_with_fallback(url: &str) -> Result<(), CacheError> {
-    let builder = RedisProvider::builder(url);
+pub(crate) async fn init_default_with_fallback(url: &str, prefix: Option<&str>) -> Result<(), CacheError> {
+    let mut builder = RedisProvider::builder(url);
+    if let Some(prefix) = prefix {
+        builder = builder.prefix(prefix);
+    }
     let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
     // A URL that does not parse will not parse later either: say so now.
     builder.client()?;
@@ -56,8 +59,7 @@ async fn retry(builder: RedisProviderBuilder, fallback: Arc<dyn CacheProvider>, 
         }
         match builder.clone().connect().await {
             Ok(redis) => {
-                if still_in_charge(&fallback, generation) {
-                    set_default_arc(Arc::new(redis));
+                if GENERATION.load(Ordering::SeqCst) == generation && replace_default_if(&fallback, Arc::new(redis)) {
                     tracing::info!(target: "cache_runtime", provider = "redis", "[CACHE INIT] redis at {masked} answers: caching in redis from now on");
                 }
                 return;
