@@ -76,9 +76,6 @@ impl<T: CacheValue> Mode<Option<T>> for SomeOnly {
     }
 }
 
-/// Checks at compile time that `T` can be cached; the macro spans it at the user's type.
-pub const fn assert_cache_value<T: CacheValue>() {}
-
 /// How many times a caller reads the cache again because flights ended while it looked, before
 /// it computes anyway.
 const READ_AGAIN_LIMIT: usize = 3;
@@ -166,31 +163,35 @@ pub async fn invalidate(function: &'static str, provider: &'static str, key: Str
     }
 }
 
-/// Reads `key` as a `V`. A value that does not decode as a `V` is a miss; a store that fails is
-/// an error. Both are counted and logged.
+/// Reads `key` as a `V`. An entry that cannot be used (it does not decode as a `V`, or the store
+/// says it is not ours) is a miss; a store that fails is an error. Both are counted and logged.
 pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str) -> Result<Option<V>, CacheError> {
     let counters = slot.provider.counters();
-    let (error, result) = match slot.provider.get(key).await {
+    let error = match slot.provider.get(key).await {
         Ok(Some(value)) => match value.to_typed::<V>(key) {
             Ok(typed) => {
                 counters.record_hit();
                 observe::hit(origin, key, value.stored_at());
                 return Ok(Some(typed));
             }
-            Err(error) => (error, Ok(None)),
+            Err(error) => error,
         },
         Ok(None) => {
             counters.record_miss();
             observe::miss(origin, key);
             return Ok(None);
         }
-        Err(error) => (error.clone(), Err(error)),
+        Err(error) => error,
     };
     counters.record_error();
     counters.record_miss();
     observe::error(origin, "get", key, &error);
     observe::miss(origin, key);
-    result
+    if error.is_unusable_entry() {
+        Ok(None)
+    } else {
+        Err(error)
+    }
 }
 
 /// Stores `value`; a failure is counted and logged, never returned.

@@ -1,6 +1,6 @@
 //! Codecs turn values into bytes for stores that keep bytes (Redis), behind a small header.
 //!
-//! A stored value is an 11-byte header and the codec's payload:
+//! A stored value is a 19-byte header and the codec's payload:
 //!
 //! | bytes | meaning |
 //! |---|---|
@@ -8,9 +8,14 @@
 //! | 1 | format version, `1` |
 //! | 2 | codec id ([`Codec::id`]) |
 //! | 3..11 | when it was stored, milliseconds since the Unix epoch, little-endian |
+//! | 11..19 | the stored type: FNV-1a 64 of its `std::any::type_name`, little-endian |
 //!
 //! Bytes without this header, with another version, or from another codec are never decoded:
-//! they read as a miss. The in-memory provider keeps typed values and uses no codec at all.
+//! they read as a miss. Nor is a payload written for another Rust type: compact formats such as
+//! postcard do not describe their types, so a `Vec<u64>` could otherwise decode as a `String` of
+//! garbage. The type check knows names, not layouts: when a type's fields change, change its key
+//! (`"user:v2:{id}"`) so that old entries are not read. The in-memory provider keeps typed values
+//! and uses no codec at all.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -187,19 +192,32 @@ impl Codec for Json {
 const MAGIC: u8 = 0xCA;
 const VERSION: u8 = 1;
 /// The length of the header in front of every encoded value.
-pub const HEADER_LEN: usize = 11;
+pub const HEADER_LEN: usize = 19;
 
-/// Writes the header for `codec`, stamped with `stored_at`, to the front of `out`.
-pub(crate) fn write_header(out: &mut Vec<u8>, codec: &dyn Codec, stored_at: SystemTime) {
-    let millis = stored_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+/// What a header says about its value.
+pub(crate) struct Header {
+    pub(crate) stored_at: SystemTime,
+    pub(crate) fingerprint: u64,
+}
+
+/// A stable name hash of a type (FNV-1a 64 of `std::any::type_name`): the same in every process
+/// built from the same code, unlike `TypeId`.
+pub(crate) fn fingerprint(type_name: &str) -> u64 {
+    type_name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Writes the header for `codec` to the front of `out`.
+pub(crate) fn write_header(out: &mut Vec<u8>, codec: &dyn Codec, header: &Header) {
+    let millis = header.stored_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
     out.push(MAGIC);
     out.push(VERSION);
     out.push(codec.id());
     out.extend_from_slice(&millis.to_le_bytes());
+    out.extend_from_slice(&header.fingerprint.to_le_bytes());
 }
 
-/// Checks the header of stored bytes against `codec`; returns when the value was stored.
-pub(crate) fn read_header(bytes: &[u8], codec: &dyn Codec) -> Result<SystemTime, String> {
+/// Checks the header of stored bytes against `codec`.
+pub(crate) fn read_header(bytes: &[u8], codec: &dyn Codec) -> Result<Header, String> {
     if bytes.len() < HEADER_LEN || bytes[0] != MAGIC {
         return Err("no cache header (not written by this toolkit)".to_owned());
     }
@@ -209,9 +227,12 @@ pub(crate) fn read_header(bytes: &[u8], codec: &dyn Codec) -> Result<SystemTime,
     if bytes[2] != codec.id() {
         return Err(format!("codec id {} (this provider reads {} = {})", bytes[2], codec.id(), codec.name()));
     }
-    let mut millis = [0u8; 8];
-    millis.copy_from_slice(&bytes[3..HEADER_LEN]);
-    Ok(UNIX_EPOCH + Duration::from_millis(u64::from_le_bytes(millis)))
+    let word = |at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(word)
+    };
+    Ok(Header { stored_at: UNIX_EPOCH + Duration::from_millis(word(3)), fingerprint: word(11) })
 }
 
 /// The codec a provider uses when it is given none.

@@ -109,6 +109,18 @@ impl CacheError {
         CacheError::Provider { message: message.into() }
     }
 
+    /// Whether the error is about one entry that cannot be used (it does not decode, holds another
+    /// type, or is not ours) rather than about the store: such an entry reads as a miss.
+    ///
+    /// ```
+    /// use cache_runtime::CacheError;
+    /// assert!(CacheError::Codec { codec: "postcard", message: "truncated".into() }.is_unusable_entry());
+    /// assert!(!CacheError::provider("down").is_unusable_entry());
+    /// ```
+    pub fn is_unusable_entry(&self) -> bool {
+        matches!(self, CacheError::Codec { .. } | CacheError::TypeMismatch { .. } | CacheError::ForeignEntry { .. })
+    }
+
     /// A short, stable name of the cause, used as a label in logs and metrics.
     ///
     /// ```

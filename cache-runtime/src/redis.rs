@@ -596,21 +596,13 @@ impl CacheProvider for RedisProvider {
                     async move { ::redis::cmd("GET").arg(full).query_async::<Option<Vec<u8>>>(&mut connection).await }
                 })
                 .await?;
-            let bytes = match result {
-                Ok(Some(bytes)) => bytes,
-                Ok(None) => return Ok(None),
-                Err(error) if is_wrong_type(&error) => {
-                    self.unusable("get", key, &Self::foreign(key));
-                    return Ok(None);
-                }
-                Err(error) => return Err(self.replied(error)),
-            };
-            match CachedValue::from_bytes(&bytes, Arc::clone(&self.inner.codec)) {
-                Ok(value) => Ok(Some(value)),
-                Err(error) => {
-                    self.unusable("get", key, &error);
-                    Ok(None)
-                }
+            // An entry that is not ours or does not decode is an error the runtime counts and
+            // logs against the calling function, and reads as a miss.
+            match result {
+                Ok(Some(bytes)) => CachedValue::from_vec(bytes, Arc::clone(&self.inner.codec)).map(Some),
+                Ok(None) => Ok(None),
+                Err(error) if is_wrong_type(&error) => Err(Self::foreign(key)),
+                Err(error) => Err(self.replied(error)),
             }
         })
     }

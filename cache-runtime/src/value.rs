@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec::{self, Codec, HEADER_LEN};
+use crate::codec::{self, Codec, Header, HEADER_LEN};
 use crate::CacheError;
 
 /// What a type needs to be cached: `Clone + Serialize + DeserializeOwned + Send + Sync + 'static`.
@@ -30,6 +30,9 @@ use crate::CacheError;
 )]
 pub trait CacheValue: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {}
 
+// Without this, a type that is not cacheable gets one error per missing trait, with notes about
+// the runtime's internals; with it, one error at the user's type with the message above.
+#[diagnostic::do_not_recommend]
 impl<T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> CacheValue for T {}
 
 /// A cached value handed to or returned by a [`CacheProvider`](crate::CacheProvider).
@@ -58,7 +61,7 @@ pub struct CachedValue {
 #[derive(Clone)]
 enum Repr {
     Object(Arc<dyn Object>),
-    Encoded { bytes: Arc<[u8]>, codec: Arc<dyn Codec> },
+    Encoded { bytes: Arc<Vec<u8>>, codec: Arc<dyn Codec>, fingerprint: u64 },
 }
 
 /// A typed value behind `dyn`: downcast for hits, serialize for stores that keep bytes.
@@ -94,10 +97,14 @@ impl CachedValue {
     /// Encodes the value with `codec`, behind the header described in [`codec`](crate::codec).
     pub fn to_bytes(&self, codec: &dyn Codec) -> Result<Vec<u8>, CacheError> {
         let mut out = Vec::with_capacity(64);
-        codec::write_header(&mut out, codec, self.stored_at);
         match &self.repr {
-            Repr::Object(object) => codec.encode(object.as_serialize(), &mut out)?,
-            Repr::Encoded { bytes, codec: own } if own.id() == codec.id() => {
+            Repr::Object(object) => {
+                let fingerprint = codec::fingerprint(object.type_name());
+                codec::write_header(&mut out, codec, &Header { stored_at: self.stored_at, fingerprint });
+                codec.encode(object.as_serialize(), &mut out)?;
+            }
+            Repr::Encoded { bytes, codec: own, fingerprint } if own.id() == codec.id() => {
+                codec::write_header(&mut out, codec, &Header { stored_at: self.stored_at, fingerprint: *fingerprint });
                 out.extend_from_slice(&bytes[HEADER_LEN..]);
             }
             Repr::Encoded { codec: own, .. } => {
@@ -112,11 +119,29 @@ impl CachedValue {
 
     /// Takes bytes written by [`to_bytes`](Self::to_bytes) with the same codec. Bytes without our
     /// header, of another format version or of another codec are a [`CacheError::Codec`]; the
-    /// payload itself is decoded only when a typed value is asked for.
+    /// payload itself is decoded only when a typed value is asked for, and only if the header
+    /// names that type.
     pub fn from_bytes(bytes: &[u8], codec: Arc<dyn Codec>) -> Result<Self, CacheError> {
-        let stored_at = codec::read_header(bytes, codec.as_ref())
+        Self::from_vec(bytes.to_vec(), codec)
+    }
+
+    /// [`from_bytes`](Self::from_bytes) for bytes the caller owns: nothing is copied.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use cache_runtime::{codec::Postcard, CachedValue};
+    ///
+    /// let bytes = CachedValue::new(7u8).to_bytes(&Postcard)?;
+    /// assert!(CachedValue::from_vec(bytes, Arc::new(Postcard)).is_ok());
+    /// # Ok::<(), cache_runtime::CacheError>(())
+    /// ```
+    pub fn from_vec(bytes: Vec<u8>, codec: Arc<dyn Codec>) -> Result<Self, CacheError> {
+        let header = codec::read_header(&bytes, codec.as_ref())
             .map_err(|message| CacheError::Codec { codec: codec.name(), message })?;
-        Ok(CachedValue { repr: Repr::Encoded { bytes: Arc::from(bytes), codec }, stored_at })
+        Ok(CachedValue {
+            repr: Repr::Encoded { bytes: Arc::new(bytes), codec, fingerprint: header.fingerprint },
+            stored_at: header.stored_at,
+        })
     }
 
     /// The typed value: a clone of the object, or a decode of the bytes.
@@ -130,7 +155,14 @@ impl CachedValue {
                     found: object.type_name(),
                 }),
             },
-            Repr::Encoded { bytes, codec } => {
+            Repr::Encoded { bytes, codec, fingerprint } => {
+                if *fingerprint != codec::fingerprint(type_name::<T>()) {
+                    return Err(CacheError::TypeMismatch {
+                        key: key.to_owned(),
+                        expected: type_name::<T>(),
+                        found: "a value of another type (its header names another type)",
+                    });
+                }
                 let mut out: Option<T> = None;
                 codec.decode(&bytes[HEADER_LEN..], &mut |de| {
                     out = Some(erased_serde::deserialize::<T>(de)?);
@@ -161,7 +193,7 @@ impl fmt::Debug for CachedValue {
         let mut out = f.debug_struct("CachedValue");
         match &self.repr {
             Repr::Object(object) => out.field("type", &object.type_name()),
-            Repr::Encoded { bytes, codec } => out.field("codec", &codec.name()).field("bytes", &bytes.len()),
+            Repr::Encoded { bytes, codec, .. } => out.field("codec", &codec.name()).field("bytes", &bytes.len()),
         };
         out.field("stored_at", &self.stored_at).finish()
     }
@@ -195,8 +227,18 @@ mod tests {
         assert_eq!(bytes[0], 0xCA);
         let back = CachedValue::from_bytes(&bytes, Arc::new(Postcard)).unwrap();
         assert_eq!(back.to_typed::<(u8, String)>("k").unwrap(), (7, "x".into()));
-        // Re-encoding an encoded value with its own codec keeps the payload.
-        assert_eq!(back.to_bytes(&Postcard).unwrap()[HEADER_LEN..], bytes[HEADER_LEN..]);
+        // Re-encoding an encoded value with its own codec keeps the payload and the header.
+        assert_eq!(back.to_bytes(&Postcard).unwrap(), bytes);
+    }
+
+    #[test]
+    fn a_payload_written_for_another_type_is_not_decoded() {
+        // Four u64 of 5 are also a valid postcard String: the header tells them apart.
+        let bytes = CachedValue::new(vec![5u64; 4]).to_bytes(&Postcard).unwrap();
+        let back = CachedValue::from_bytes(&bytes, Arc::new(Postcard)).unwrap();
+        let err = back.to_typed::<String>("k").unwrap_err();
+        assert!(matches!(err, CacheError::TypeMismatch { .. }), "{err}");
+        assert_eq!(back.to_typed::<Vec<u64>>("k").unwrap(), vec![5; 4]);
     }
 
     #[test]

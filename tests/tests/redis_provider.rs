@@ -247,7 +247,7 @@ async fn corrupt_or_foreign_values_are_counted_misses_never_panics() {
     let mut trailing = good.clone();
     trailing.push(0);
     // A length prefix that claims 2^60 elements: decoding must not try to allocate them.
-    let mut huge_length = good[..11].to_vec();
+    let mut huge_length = good[..cache_runtime::codec::HEADER_LEN].to_vec();
     huge_length.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]);
     let json = CachedValue::new(vec![5u64; 4]).to_bytes(&Json).unwrap();
     let cases: [(&str, &[u8]); 7] = [
@@ -306,7 +306,7 @@ async fn every_codec_round_trips_over_redis() {
         let bytes: Vec<u8> = raw.get(format!("{prefix}u")).await.unwrap();
         assert_eq!(bytes[2], codec.id(), "{name} writes its id in the header");
         if name == "json" {
-            let text = std::str::from_utf8(&bytes[11..]).unwrap();
+            let text = std::str::from_utf8(&bytes[cache_runtime::codec::HEADER_LEN..]).unwrap();
             assert_eq!(text, r#"{"id":9,"name":"Ada","tags":["admin","ops"]}"#, "other languages can read it");
         }
         assert_eq!(redis.stats().errors, 0, "{name}");
