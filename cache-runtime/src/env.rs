@@ -2,8 +2,11 @@
 
 use crate::{CacheError, MemoryProvider};
 
-/// The variables read by [`init_from_env`], first set wins.
+/// The variables read by [`init_from_env`] for the URL, first set wins.
 pub const URL_VARIABLES: [&str; 2] = ["CACHE_URL", "REDIS_URL"];
+
+/// The variable read by [`init_from_env`] for the Redis key prefix.
+pub const PREFIX_VARIABLE: &str = "CACHE_PREFIX";
 
 /// Sets the default provider from `CACHE_URL` (or else `REDIS_URL`).
 ///
@@ -12,6 +15,10 @@ pub const URL_VARIABLES: [&str; 2] = ["CACHE_URL", "REDIS_URL"];
 /// | unset or empty | left as it is: the embedded [`MemoryProvider`] unless you set another |
 /// | `memory://` | a new [`MemoryProvider`] |
 /// | `redis://...`, `rediss://...` | Redis (feature `redis`); when it does not answer at start, memory with a warning, and Redis as soon as it answers (retried in the background) |
+///
+/// With Redis, `CACHE_PREFIX` (for example `myapp:`) is the key prefix: entries are stored as
+/// `myapp:<key>`, and `clear()` removes only those. Unset, there is no prefix and `clear()`
+/// removes every string key of the database.
 ///
 /// Any other value is a [`CacheError::Config`], as is a Redis URL in a build without the `redis`
 /// feature.
@@ -41,7 +48,10 @@ async fn init_from_url(variable: &str, url: &str) -> Result<(), CacheError> {
             Ok(())
         }
         #[cfg(feature = "redis")]
-        Some("redis" | "rediss") => crate::redis::init_default_with_fallback(url).await,
+        Some("redis" | "rediss") => {
+            let prefix = std::env::var(PREFIX_VARIABLE).ok().filter(|p| !p.is_empty());
+            crate::redis::init_default_with_fallback(url, prefix.as_deref()).await
+        }
         #[cfg(not(feature = "redis"))]
         Some("redis" | "rediss") => Err(CacheError::Config {
             message: format!(

@@ -46,7 +46,7 @@ mod value;
 
 pub use aside::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
 pub use cache_macros::cached;
-pub use env::{init_from_env, URL_VARIABLES};
+pub use env::{init_from_env, PREFIX_VARIABLE, URL_VARIABLES};
 pub use error::CacheError;
 pub use memory::{MemoryProvider, MemoryProviderBuilder};
 pub use provider::{CacheProvider, ProviderFuture};
@@ -59,7 +59,7 @@ pub use value::{CacheValue, CachedValue};
 /// What the code that `#[cached]` generates calls. Not public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::{assert_cache_value, call, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
+    pub use crate::call::{call, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
     pub use crate::key::KeyBuilder;
     pub use core::time::Duration;
 }

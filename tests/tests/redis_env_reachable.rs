@@ -23,6 +23,17 @@ async fn a_reachable_redis_becomes_the_default_and_a_bad_url_is_a_config_error()
     let mut raw = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
     assert!(raw.exists::<_, bool>("env:k").await.unwrap(), "the write went to Redis at once");
 
+    // CACHE_PREFIX puts the entries under a prefix, and `clear` removes only those.
+    raw.set::<_, _, ()>("not-ours", 1).await.unwrap();
+    std::env::set_var("CACHE_PREFIX", "myapp:");
+    cache_runtime::init_from_env().await.unwrap();
+    cache_runtime::set("env:p", &7u64, Duration::from_secs(60)).await.unwrap();
+    assert!(raw.exists::<_, bool>("myapp:env:p").await.unwrap(), "stored under the prefix");
+    assert_eq!(cache_runtime::get::<u64>("env:p").await.unwrap(), Some(7));
+    assert_eq!(cache_runtime::clear().await.unwrap(), 1);
+    assert!(raw.exists::<_, bool>("not-ours").await.unwrap() && raw.exists::<_, bool>("env:k").await.unwrap());
+    std::env::remove_var("CACHE_PREFIX");
+
     // CACHE_URL wins over REDIS_URL.
     std::env::set_var("CACHE_URL", "memory://");
     cache_runtime::init_from_env().await.unwrap();
