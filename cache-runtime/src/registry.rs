@@ -138,7 +138,7 @@ pub(crate) fn replace_default_if(expected: &Arc<dyn CacheProvider>, provider: Ar
     replaced
 }
 
-/// Registers `provider` under `name`, for `#[cached(provider = "name")]` and [`named`]. Registering
+/// Registers `provider` under `name`, for `#[cached(provider = "name")]` and [`named`](crate::named). Registering
 /// a name again replaces its provider; `"default"` is the same as [`set_default`].
 ///
 /// ```

@@ -5,7 +5,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cache_runtime::{cached, with_provider, MemoryProvider};
+use cache_runtime::key::Pattern;
+use cache_runtime::{
+    cached, with_provider, CacheError, CacheProvider, CachedValue, MemoryProvider, ProviderFuture, StatsCounters,
+};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::{CompositeKey, MetricKind};
 
@@ -39,6 +42,37 @@ async fn extract(digest: String) -> usize {
 }
 
 type Snapshot = Vec<(CompositeKey, Option<metrics::Unit>, Option<metrics::SharedString>, DebugValue)>;
+
+/// A store whose reads time out and whose other calls succeed.
+#[derive(Default)]
+struct SlowStore(StatsCounters);
+
+impl CacheProvider for SlowStore {
+    fn kind(&self) -> &'static str {
+        "slow"
+    }
+    fn get<'a>(&'a self, _: &'a str) -> ProviderFuture<'a, Option<CachedValue>> {
+        Box::pin(async { Err(CacheError::Timeout { operation: "get", after: Duration::from_millis(100) }) })
+    }
+    fn set<'a>(&'a self, _: &'a str, _: CachedValue, _: Duration) -> ProviderFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn delete<'a>(&'a self, _: &'a str) -> ProviderFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+    fn exists<'a>(&'a self, _: &'a str) -> ProviderFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+    fn clear(&self) -> ProviderFuture<'_, u64> {
+        Box::pin(async { Ok(0) })
+    }
+    fn clear_pattern<'a>(&'a self, _: &'a Pattern) -> ProviderFuture<'a, u64> {
+        Box::pin(async { Ok(0) })
+    }
+    fn counters(&self) -> &StatsCounters {
+        &self.0
+    }
+}
 
 fn counter(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> u64 {
     snapshot
@@ -81,6 +115,11 @@ async fn events_are_logged_and_counted_with_function_and_provider() {
         cache_runtime::set("brief", &1u8, Duration::from_millis(10)).await.unwrap();
     })
     .await;
+    with_provider(SlowStore::default(), async {
+        assert_eq!(get_user(7).await, "user 7", "a store that times out never fails the call");
+    })
+    .await;
+
     // moka's timer wheel reclaims expired entries with about a second of granularity.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !logs.text().contains("[CACHE EXPIRED]") && std::time::Instant::now() < deadline {
@@ -96,6 +135,7 @@ async fn events_are_logged_and_counted_with_function_and_provider() {
         "[CACHE INVALIDATE] key=user:42 removed=1",
         "[CACHE EXPIRED] key=brief",
         "observability::get_user",
+        "WARN cache_runtime: [CACHE ERROR] op=get key=user:7 error=cache operation `get` timed out after 100ms",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
@@ -113,4 +153,5 @@ async fn events_are_logged_and_counted_with_function_and_provider() {
     assert_eq!(counter(&snapshot, "cache_sets_total", &[function, provider_label]), 1);
     assert_eq!(counter(&snapshot, "cache_invalidations_total", &[function]), 1);
     assert_eq!(counter(&snapshot, "cache_hits_total", &[("function", "observability::extract")]), 0);
+    assert_eq!(counter(&snapshot, "cache_errors_total", &[function, ("kind", "timeout")]), 1);
 }
