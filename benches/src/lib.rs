@@ -69,9 +69,9 @@ pub fn user_key(id: u64) -> String {
 /// ```
 pub fn criterion() -> Criterion {
     Criterion::default()
-        .warm_up_time(Duration::from_millis(800))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(40)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(50)
         .noise_threshold(0.05)
         .configure_from_args()
 }

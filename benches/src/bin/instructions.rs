@@ -2,21 +2,31 @@
 //! (a shared two-core machine). Each contender's hit (and miss) runs `CALLS` times inside
 //! `hot_loop`, and callgrind counts only what runs inside it.
 //!
-//! Run: `cargo run --release -p cache-benches --bin instructions` (needs `valgrind`). It runs
-//! itself under `valgrind --tool=callgrind` once per contender and prints a table; with a
-//! contender's name as argument it runs just that one (for `callgrind_annotate`).
+//! The Redis contenders count the client's instructions per hit (the round trip to a
+//! `redis-server` started for the run, whose own work is not counted), with the calls made one
+//! after the other on a current-thread runtime; that count includes the runtime's I/O driver.
+//!
+//! Run: `cargo run --release -p cache-benches --bin instructions` (needs `valgrind`, and
+//! `redis-server` for the Redis rows). It runs itself under `valgrind --tool=callgrind` once per
+//! contender and prints a table; with a contender's name as argument it runs just that one
+//! (`CACHE_BENCH_REDIS_URL` names the server of the Redis ones), for `callgrind_annotate`.
 
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use cache_benches::{user_key, User, CAPACITY, TTL};
+use redis::AsyncCommands;
 
 const CALLS: u64 = 20_000;
+/// Calls counted for the Redis contenders, whose calls are slower to run under callgrind.
+const REDIS_CALLS: u64 = 2_000;
+/// The variable that hands the server's URL to a Redis contender.
+const REDIS_URL_VARIABLE: &str = "CACHE_BENCH_REDIS_URL";
 
 #[cache_runtime::cached(ttl = 300, key = "user:{id}")]
 async fn ours(id: u64) -> User {
@@ -35,8 +45,36 @@ static KEY: LazyLock<String> = LazyLock::new(|| user_key(1));
 
 static NEXT: AtomicU64 = AtomicU64::new(1_000_000);
 
+/// The Redis contenders' runtime, server URL and raw connection.
+static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+static URL: OnceLock<String> = OnceLock::new();
+static RAW: OnceLock<redis::aio::MultiplexedConnection> = OnceLock::new();
+const RAW_KEY: &str = "raw:user:1";
+
+#[cached::macros::concurrent_cached(
+    ty = "cached::AsyncRedisCache<u64, User>",
+    create = {
+        cached::AsyncRedisCache::builder("instructions_theirs")
+            .ttl(TTL)
+            .connection_string(URL.get().expect("the server's URL"))
+            .build()
+            .await
+            .expect("the cached crate's AsyncRedisCache")
+    },
+    map_error = |e| format!("{e:?}")
+)]
+async fn theirs_redis(id: u64) -> Result<User, String> {
+    Ok(User::new(id))
+}
+
+async fn raw_get() -> User {
+    let mut connection = RAW.get().expect("the raw connection").clone();
+    let bytes: Vec<u8> = connection.get(RAW_KEY).await.expect("a GET");
+    postcard::from_bytes(&bytes).expect("a postcard User")
+}
+
 /// The contenders: name, what it does.
-const CONTENDERS: [(&str, &str); 9] = [
+const CONTENDERS: [(&str, &str); 12] = [
     ("moka_get", "hit: raw moka get, key built once"),
     ("moka_get_format_key", "hit: raw moka get, key built with format! per call"),
     ("ours_macro", "hit: #[cache_runtime::cached]"),
@@ -46,7 +84,22 @@ const CONTENDERS: [(&str, &str); 9] = [
     ("miss_ours_macro", "miss: #[cache_runtime::cached], body returns at once"),
     ("miss_cached_macro", "miss: cached 4.x #[cached], body returns at once"),
     ("key_1_placeholder", "KeyBuilder for key = \"user:{id}\""),
+    ("redis_ours_macro", "Redis hit: #[cache_runtime::cached] on a RedisProvider"),
+    ("redis_raw_get_postcard", "Redis hit: raw redis-rs GET + postcard decode"),
+    ("redis_cached_async", "Redis hit: cached 4.x AsyncRedisCache"),
 ];
+
+fn is_redis(contender: &str) -> bool {
+    contender.starts_with("redis_")
+}
+
+fn calls(contender: &str) -> u64 {
+    if is_redis(contender) {
+        REDIS_CALLS
+    } else {
+        CALLS
+    }
+}
 
 /// Polls a future that must complete without waiting: every call measured here does.
 fn now<F: Future>(future: F) -> F::Output {
@@ -81,11 +134,51 @@ fn hot_loop(contender: &str) {
             key.value(&black_box(4_242_424u64));
             drop(black_box(key.finish()));
         }),
+        "redis_ours_macro" | "redis_raw_get_postcard" | "redis_cached_async" => {
+            RT.get().expect("the runtime").block_on(redis_calls(contender, REDIS_CALLS))
+        }
         other => panic!("unknown contender {other}"),
     }
 }
 
+async fn redis_calls(contender: &str, calls: u64) {
+    for _ in 0..calls {
+        let user = match contender {
+            "redis_ours_macro" => ours(black_box(1)).await,
+            "redis_raw_get_postcard" => raw_get().await,
+            _ => theirs_redis(black_box(1)).await.expect("a cached hit"),
+        };
+        assert_eq!(black_box(user).id, 1);
+    }
+}
+
+/// Connects every Redis contender to the server and stores its entry.
+fn redis_setup() {
+    let url = std::env::var(REDIS_URL_VARIABLE).expect("the server's URL");
+    URL.set(url.clone()).expect("set once");
+    let rt = RT.get_or_init(cache_benches::current_thread);
+    rt.block_on(async {
+        let provider = cache_runtime::RedisProvider::builder(&url).connect().await.expect("the RedisProvider");
+        cache_runtime::set_default(provider);
+        let client = redis::Client::open(url).expect("a redis URL");
+        let mut raw = client.get_multiplexed_async_connection().await.expect("a raw connection");
+        let bytes = postcard::to_allocvec(&User::new(1)).expect("postcard");
+        let () = raw.set_ex(RAW_KEY, bytes, TTL.as_secs()).await.expect("a SET");
+        RAW.set(raw).expect("set once");
+        ours(1).await;
+        theirs_redis(1).await.expect("a cached store");
+    });
+}
+
 fn run(contender: &str) {
+    if is_redis(contender) {
+        redis_setup();
+        RT.get().expect("the runtime").block_on(redis_calls(contender, REDIS_CALLS));
+        hot_loop(contender);
+        let stats = cache_runtime::stats();
+        assert_eq!(stats.errors, 0, "every Redis call must succeed");
+        return;
+    }
     cache_runtime::set_default(cache_runtime::MemoryProvider::builder().max_capacity(CAPACITY).build());
     // Warm every cache (and every lazy static) on key 1, and the miss paths on keys never hit.
     now(ours(1));
@@ -123,10 +216,18 @@ fn main() {
     }
     let me = std::env::current_exe().expect("the path of this binary");
     let out_dir = std::env::temp_dir();
-    println!("Instructions per call (callgrind, {CALLS} calls counted after {CALLS} warm-up calls):\n");
+    let server = std::panic::catch_unwind(cache_tests::RedisServer::start).ok();
+    println!(
+        "Instructions per call (callgrind; {CALLS} calls counted after {CALLS} warm-up calls, \
+         {REDIS_CALLS} after {REDIS_CALLS} for Redis):\n"
+    );
     println!("| contender | what | instructions/call |");
     println!("|---|---|---:|");
     for (contender, what) in CONTENDERS {
+        if is_redis(contender) && server.is_none() {
+            println!("| {contender} | {what} | (no redis-server) |");
+            continue;
+        }
         let out_file = out_dir.join(format!("callgrind.cache-benches.{contender}"));
         let status = Command::new("valgrind")
             .arg("--tool=callgrind")
@@ -134,6 +235,7 @@ fn main() {
             .arg(format!("--callgrind-out-file={}", out_file.display()))
             .arg(&me)
             .arg(contender)
+            .env(REDIS_URL_VARIABLE, server.as_ref().map(|server| server.url()).unwrap_or_default())
             .output()
             .expect("valgrind (apt-get install valgrind)");
         assert!(status.status.success(), "{contender}: {}", String::from_utf8_lossy(&status.stderr));
@@ -143,7 +245,7 @@ fn main() {
             .find_map(|line| line.split_once("Collected : ").map(|(_, n)| n.trim().replace(',', "")))
             .and_then(|n| n.parse().ok())
             .expect("callgrind's `Collected` line");
-        println!("| {contender} | {what} | {} |", total / CALLS);
+        println!("| {contender} | {what} | {} |", total / calls(contender));
     }
     println!(
         "\nPer-function detail: callgrind_annotate --inclusive=yes {}",
