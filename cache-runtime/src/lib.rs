@@ -45,6 +45,49 @@ mod stats;
 mod value;
 
 pub use aside::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
+/// Caches an async function.
+///
+/// | option | value | default | meaning |
+/// |---|---|---|---|
+/// | `ttl` | integer seconds; a string with a unit (`"250ms"`, `"30s"`, `"5m"`, `"24h"`, `"7d"`); or a `Duration` expression, evaluated at each call | 300 s | time to live of each entry |
+/// | `key` | template with `{param}`, `{param.field}`, `{self.field}` placeholders | module path and name, then `:{param}` for every parameter | the cache key |
+/// | `provider` | string | `"default"` | the registered provider that stores the entries |
+/// | `cache_none` | bool | `false` | for `Option` returns, also cache `None` |
+///
+/// `Result<T, E>` stores `Ok` only, `Option<T>` stores `Some` only (and `None` with
+/// `cache_none = true`), anything else is stored whole. The return type is read as written: a
+/// path ending in `Result` or `Option`; an alias under another name is stored whole, errors
+/// included. Placeholder values are escaped so that keys are injective (see [`key`]). Beside the
+/// function, `<name>_invalidate` takes the parameters the key names and removes their entry.
+///
+/// Concurrent misses of one key run the body once; a failing cache never fails the call.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_runtime::cached;
+///
+/// fn ttl_from_settings() -> Duration { Duration::from_secs(60) }
+///
+/// #[cached(ttl = ttl_from_settings(), key = "page:{owner}:{page}")]
+/// async fn list_page(owner: &str, page: u32) -> Option<Vec<String>> {
+///     Some(vec![format!("{owner}-{page}")])
+/// }
+///
+/// struct Repo { tenant: String }
+///
+/// impl Repo {
+///     #[cached(ttl = "5m", key = "count:{self.tenant}")]
+///     async fn count(&self) -> Result<u64, std::io::Error> { Ok(3) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(list_page("acme", 1).await.unwrap(), ["acme-1"]);
+/// assert!(list_page_invalidate("acme", 1).await);
+/// let repo = Repo { tenant: "acme".into() };
+/// assert_eq!(repo.count().await.unwrap(), 3);
+/// assert!(repo.count_invalidate().await);
+/// # }
+/// ```
 pub use cache_macros::cached;
 pub use env::{init_from_env, PREFIX_VARIABLE, URL_VARIABLES};
 pub use error::CacheError;
