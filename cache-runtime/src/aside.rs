@@ -35,7 +35,7 @@ const ASIDE: &str = "cache_aside";
 
 impl Cache {
     fn origin(&self) -> Origin<'_> {
-        Origin { function: ASIDE, provider: &self.slot.name, site_counters: None }
+        Origin { function: ASIDE, provider: &self.slot.name, site_counters: Some(&self.slot.aside_counters) }
     }
 
     /// The registered name of the provider (`"default"` for the default one).

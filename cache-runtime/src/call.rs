@@ -167,7 +167,11 @@ pub async fn invalidate(function: &'static str, provider: &'static str, key: Str
 /// says it is not ours) is a miss; a store that fails is an error. Both are counted and logged.
 pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str) -> Result<Option<V>, CacheError> {
     let counters = slot.provider.counters();
-    let error = match slot.provider.get(key).await {
+    let found = match slot.provider.as_memory() {
+        Some(memory) => Ok(memory.get_direct(key).await),
+        None => slot.provider.get(key).await,
+    };
+    let error = match found {
         Ok(Some(value)) => match value.to_typed::<V>(key) {
             Ok(typed) => {
                 counters.record_hit();

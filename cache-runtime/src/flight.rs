@@ -27,8 +27,8 @@ type Receiver = watch::Receiver<Option<CachedValue>>;
 /// Identifies a store: see the module docs.
 pub(crate) type StoreId = usize;
 
-/// The running flights, per store, per key.
-type Shard = HashMap<StoreId, HashMap<String, Receiver>>;
+/// The running flights, per store, per key, each with the id of its leader.
+type Shard = HashMap<StoreId, HashMap<String, (u64, Receiver)>>;
 
 /// The flights of every store.
 pub(crate) static FLIGHTS: LazyLock<Flights> = LazyLock::new(Flights::new);
@@ -40,6 +40,8 @@ pub(crate) struct Flights {
     /// Bumped each time a flight ends, so that a caller who missed before a flight ended and looks
     /// for it after knows to read the cache again instead of computing a second time.
     finished: AtomicU64,
+    /// Numbers the flights, so that a leader removes only its own.
+    next_id: AtomicU64,
 }
 
 /// What a caller who missed a key is to do.
@@ -58,6 +60,7 @@ impl Flights {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
             finished: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
         }
     }
 
@@ -76,15 +79,16 @@ impl Flights {
     /// Joins the flight of `key` in `store`, or starts one.
     pub(crate) fn join<'a>(&'a self, store: StoreId, key: &str, epoch: Option<u64>) -> Join<'a> {
         let mut shard = self.shard(key);
-        if let Some(receiver) = shard.get(&store).and_then(|flights| flights.get(key)) {
+        if let Some((_, receiver)) = shard.get(&store).and_then(|flights| flights.get(key)) {
             return Join::Wait(Waiter { receiver: receiver.clone() });
         }
         if epoch.is_some_and(|epoch| self.finished.load(Ordering::Acquire) != epoch) {
             return Join::ReadAgain;
         }
         let (sender, receiver) = watch::channel(None);
-        shard.entry(store).or_default().insert(key.to_owned(), receiver);
-        Join::Leader(Leader { flights: self, store, key: key.to_owned(), sender })
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        shard.entry(store).or_default().insert(key.to_owned(), (id, receiver));
+        Join::Leader(Leader { flights: self, store, id, key: key.to_owned(), sender })
     }
 }
 
@@ -92,6 +96,7 @@ impl Flights {
 pub(crate) struct Leader<'a> {
     flights: &'a Flights,
     store: StoreId,
+    id: u64,
     key: String,
     sender: watch::Sender<Option<CachedValue>>,
 }
@@ -107,7 +112,7 @@ impl Drop for Leader<'_> {
     fn drop(&mut self) {
         let mut shard = self.flights.shard(&self.key);
         if let Some(flights) = shard.get_mut(&self.store) {
-            if flights.get(&self.key).is_some_and(|receiver| receiver.same_channel(&self.sender.subscribe())) {
+            if flights.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
                 flights.remove(&self.key);
             }
             if flights.is_empty() {

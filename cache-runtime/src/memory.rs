@@ -171,6 +171,11 @@ impl MemoryProvider {
         self.inner.cache.run_pending_tasks().await;
     }
 
+    /// [`CacheProvider::get`] without the boxed future, for the runtime's hit path.
+    pub(crate) async fn get_direct(&self, key: &str) -> Option<CachedValue> {
+        self.inner.cache.get(key).await.map(|entry| entry.value)
+    }
+
     async fn remove_live(&self, key: &str) -> bool {
         // A removed entry counts only if it had not expired yet.
         self.inner.cache.remove(key).await.is_some_and(|entry| !is_expired(&entry))
@@ -212,7 +217,7 @@ impl CacheProvider for MemoryProvider {
     }
 
     fn get<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Option<CachedValue>> {
-        Box::pin(async move { Ok(self.inner.cache.get(key).await.map(|entry| entry.value)) })
+        Box::pin(async move { Ok(self.get_direct(key).await) })
     }
 
     fn set<'a>(&'a self, key: &'a str, value: CachedValue, ttl: Duration) -> ProviderFuture<'a, ()> {
@@ -252,5 +257,9 @@ impl CacheProvider for MemoryProvider {
 
     fn counters(&self) -> &StatsCounters {
         &self.inner.counters
+    }
+
+    fn as_memory(&self) -> Option<&MemoryProvider> {
+        Some(self)
     }
 }

@@ -14,17 +14,19 @@ use metrics::Counter;
 use crate::key::{ellipsis, shorten};
 use crate::CacheError;
 
-/// Counter handles of one call site, registered on its first hit or miss.
+/// Counter handles of one call site (or of the cache-aside calls on one provider), registered on
+/// first use: building labelled keys on every call would cost more than the read itself.
 pub(crate) struct SiteCounters {
     hits: Counter,
     misses: Counter,
+    sets: Counter,
 }
 
 /// Who a cache event belongs to.
 pub(crate) struct Origin<'a> {
     pub(crate) function: &'static str,
     pub(crate) provider: &'a str,
-    /// Set for the macro's call sites, whose labels never change.
+    /// The handles for these labels, where a call site or a slot keeps them.
     pub(crate) site_counters: Option<&'a OnceLock<SiteCounters>>,
 }
 
@@ -34,6 +36,7 @@ impl Origin<'_> {
         Some(cell.get_or_init(|| SiteCounters {
             hits: self.counter("cache_hits_total"),
             misses: self.counter("cache_misses_total"),
+            sets: self.counter("cache_sets_total"),
         }))
     }
 
@@ -74,7 +77,10 @@ pub(crate) fn miss(origin: &Origin<'_>, key: &str) {
 }
 
 pub(crate) fn store(origin: &Origin<'_>, key: &str, ttl: Duration) {
-    origin.counter("cache_sets_total").increment(1);
+    match origin.site_counters() {
+        Some(counters) => counters.sets.increment(1),
+        None => origin.counter("cache_sets_total").increment(1),
+    }
     tracing::debug!(
         target: "cache_runtime",
         function = origin.function,

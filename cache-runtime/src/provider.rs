@@ -103,4 +103,11 @@ pub trait CacheProvider: Send + Sync + 'static {
     fn stats(&self) -> CacheStats {
         self.counters().snapshot()
     }
+
+    /// The built-in in-memory store, which the runtime reads without boxing a future (the hit path
+    /// of the embedded default). Other stores keep the default.
+    #[doc(hidden)]
+    fn as_memory(&self) -> Option<&crate::MemoryProvider> {
+        None
+    }
 }

@@ -4,11 +4,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use arc_swap::ArcSwap;
 
 use crate::flight::StoreId;
+use crate::observe::SiteCounters;
 use crate::{CacheError, CacheProvider, CacheStats, MemoryProvider};
 
 /// The name under which the default provider is known, in `#[cached(provider = ..)]` and labels.
@@ -20,17 +21,24 @@ pub(crate) struct Slot {
     pub(crate) provider: Arc<dyn CacheProvider>,
     /// Which store the provider is a handle on, for single-flight.
     pub(crate) store: StoreId,
+    /// The counter handles of the cache-aside calls on this provider.
+    pub(crate) aside_counters: OnceLock<SiteCounters>,
 }
 
 impl Slot {
     fn new(name: &str, provider: Arc<dyn CacheProvider>) -> Arc<Slot> {
         let store = provider.counters() as *const _ as StoreId;
-        Arc::new(Slot { name: Arc::from(name), provider, store })
+        Arc::new(Slot { name: Arc::from(name), provider, store, aside_counters: OnceLock::new() })
     }
 
     /// The same provider under the same name, behind a new `Arc`.
     fn copy(&self) -> Arc<Slot> {
-        Arc::new(Slot { name: Arc::clone(&self.name), provider: Arc::clone(&self.provider), store: self.store })
+        Arc::new(Slot {
+            name: Arc::clone(&self.name),
+            provider: Arc::clone(&self.provider),
+            store: self.store,
+            aside_counters: OnceLock::new(),
+        })
     }
 }
 
