@@ -1,8 +1,6 @@
 //! Logs and counters: what an operator sees. One test, because it installs the global tracing
 //! subscriber and metrics recorder of this test binary.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cache_runtime::key::Pattern;
@@ -11,25 +9,6 @@ use cache_runtime::{
 };
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::{CompositeKey, MetricKind};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 #[cached(ttl = "5m", key = "user:{id}")]
 async fn get_user(id: u64) -> String {
@@ -97,7 +76,7 @@ async fn events_are_logged_and_counted_with_function_and_provider() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     recorder.install().expect("the only recorder of this binary");
-    let logs = Captured::default();
+    let logs = cache_tests::CapturedLogs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)

@@ -4,7 +4,6 @@
 #![cfg(feature = "redis")]
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cache_runtime::cached;
@@ -19,29 +18,9 @@ async fn greet(id: u64) -> String {
     format!("hello {id}")
 }
 
-/// Collects what `tracing` writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 #[tokio::test]
 async fn unreachable_at_start_it_caches_in_memory_then_switches_to_redis_when_it_answers() {
-    let logs = Captured::default();
+    let logs = cache_tests::CapturedLogs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
     // One thread runs the test and the background reconnection: the guard covers both.

@@ -3,7 +3,7 @@
 #![cfg(feature = "redis")]
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cache_runtime::codec::{Bincode, Codec, Json, Postcard};
@@ -313,23 +313,9 @@ async fn every_codec_round_trips_over_redis() {
     }
 }
 
-/// Collects what `tracing` writes, for the test that no log holds the password.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn passwords_appear_neither_in_debug_output_nor_in_errors_nor_in_logs() {
-    let logs = Captured::default();
+    let logs = cache_tests::CapturedLogs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
@@ -372,7 +358,7 @@ async fn passwords_appear_neither_in_debug_output_nor_in_errors_nor_in_logs() {
         }
     })
     .await;
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(logs.contains("circuit open"), "the breaker logged its opening:\n{logs}");
     assert!(logs.contains("redis://default:***@127.0.0.1"), "{logs}");
     assert!(!logs.contains("s3cret-pw"), "{logs}");
