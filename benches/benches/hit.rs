@@ -7,21 +7,10 @@
 use std::hint::black_box;
 use std::sync::LazyLock;
 
-use cache_benches::{hot_id, run_tasks, user_key, User, CAPACITY, HOT_KEYS, TTL};
+use cache_benches::{hot_id, run_tasks, user_key, User, CAPACITY, HOT_KEYS};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-#[cache_runtime::cached(ttl = 300, key = "user:{id}")]
-async fn ours(id: u64) -> User {
-    User::new(id)
-}
-
-#[cached::macros::cached(max_size = 10_000, ttl_secs = 300)]
-async fn theirs(id: u64) -> User {
-    User::new(id)
-}
-
-static MOKA: LazyLock<moka::future::Cache<String, User>> =
-    LazyLock::new(|| moka::future::Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build());
+use cache_benches::contenders::{ours, theirs, MOKA};
 
 /// The keys of the hot set, built once: what a cache-aside caller that keeps its keys would pass.
 static KEYS: LazyLock<Vec<String>> = LazyLock::new(|| (0..HOT_KEYS).map(user_key).collect());

@@ -6,23 +6,11 @@
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::LazyLock;
 
 use cache_benches::{user_key, User, CAPACITY, TTL};
 use criterion::{criterion_group, criterion_main, Criterion};
 
-#[cache_runtime::cached(ttl = 300, key = "user:{id}")]
-async fn ours(id: u64) -> User {
-    User::new(id)
-}
-
-#[cached::macros::cached(max_size = 10_000, ttl_secs = 300)]
-async fn theirs(id: u64) -> User {
-    User::new(id)
-}
-
-static MOKA: LazyLock<moka::future::Cache<String, User>> =
-    LazyLock::new(|| moka::future::Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build());
+use cache_benches::contenders::{ours, theirs, MOKA};
 
 /// A fresh id for every call of every contender.
 static NEXT: AtomicU64 = AtomicU64::new(0);

@@ -143,3 +143,39 @@ where
 pub fn hot_id(task: u64, i: u64) -> u64 {
     (task * 17 + i) % HOT_KEYS
 }
+
+/// The memory contenders, defined once so that every bench and the instruction counter measure
+/// the same functions: ours through the macro, `cached`'s macro, and raw moka.
+pub mod contenders {
+    use std::sync::LazyLock;
+
+    use crate::{User, CAPACITY, TTL};
+
+    /// Our `#[cached]` on the default `MemoryProvider`.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// assert_eq!(cache_benches::contenders::ours(3).await.id, 3);
+    /// # });
+    /// ```
+    #[cache_runtime::cached(ttl = 300, key = "user:{id}")]
+    pub async fn ours(id: u64) -> User {
+        User::new(id)
+    }
+
+    /// The `cached` crate's `#[cached]` with the same bound and TTL.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// assert_eq!(cache_benches::contenders::theirs(3).await.id, 3);
+    /// # });
+    /// ```
+    #[cached::macros::cached(max_size = 10_000, ttl_secs = 300)]
+    pub async fn theirs(id: u64) -> User {
+        User::new(id)
+    }
+
+    /// Raw moka with the same bound and one TTL for all entries.
+    pub static MOKA: LazyLock<moka::future::Cache<String, User>> =
+        LazyLock::new(|| moka::future::Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build());
+}

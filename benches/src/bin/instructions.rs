@@ -28,18 +28,7 @@ const REDIS_CALLS: u64 = 2_000;
 /// The variable that hands the server's URL to a Redis contender.
 const REDIS_URL_VARIABLE: &str = "CACHE_BENCH_REDIS_URL";
 
-#[cache_runtime::cached(ttl = 300, key = "user:{id}")]
-async fn ours(id: u64) -> User {
-    User::new(id)
-}
-
-#[cached::macros::cached(max_size = 10_000, ttl_secs = 300)]
-async fn theirs(id: u64) -> User {
-    User::new(id)
-}
-
-static MOKA: LazyLock<moka::future::Cache<String, User>> =
-    LazyLock::new(|| moka::future::Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build());
+use cache_benches::contenders::{ours, theirs, MOKA};
 
 static KEY: LazyLock<String> = LazyLock::new(|| user_key(1));
 
