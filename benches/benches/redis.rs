@@ -9,8 +9,8 @@
 
 use std::hint::black_box;
 use std::process::Command;
-use std::sync::OnceLock;
 
+use cache_benches::redis_contenders::{raw_get, theirs_redis as theirs, RAW, RAW_KEY, URL};
 use cache_benches::{run_tasks, User, TTL};
 use cache_tests::RedisServer;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -19,39 +19,9 @@ use redis::AsyncCommands;
 /// The id every contender reads: one hot key each.
 const ID: u64 = 1;
 
-/// The URL of the server, for the `cached` store's `create` block.
-static URL: OnceLock<String> = OnceLock::new();
-/// The raw redis-rs connection (multiplexed: clones share one connection).
-static RAW: OnceLock<redis::aio::MultiplexedConnection> = OnceLock::new();
-
-const RAW_KEY: &str = "raw:user:1";
-
 #[cache_runtime::cached(ttl = 300, key = "user:{id}")]
 async fn ours(id: u64) -> User {
     User::new(id)
-}
-
-#[cached::macros::concurrent_cached(
-    ty = "cached::AsyncRedisCache<u64, User>",
-    create = {
-        cached::AsyncRedisCache::builder("bench_theirs")
-            .ttl(TTL)
-            .connection_string(URL.get().expect("the server's URL"))
-            .build()
-            .await
-            .expect("the cached crate's AsyncRedisCache")
-    },
-    map_error = |e| format!("{e:?}")
-)]
-async fn theirs(id: u64) -> Result<User, String> {
-    Ok(User::new(id))
-}
-
-/// What a user of raw redis-rs writes for a read: `GET`, then decode.
-async fn raw_get() -> User {
-    let mut connection = RAW.get().expect("the raw connection").clone();
-    let bytes: Vec<u8> = connection.get(RAW_KEY).await.expect("a GET");
-    postcard::from_bytes(&bytes).expect("a postcard User")
 }
 
 async fn setup(server: &RedisServer) {

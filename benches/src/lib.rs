@@ -179,3 +179,45 @@ pub mod contenders {
     pub static MOKA: LazyLock<moka::future::Cache<String, User>> =
         LazyLock::new(|| moka::future::Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build());
 }
+
+/// The Redis contenders other than ours, defined once for the Redis bench and the instruction
+/// counter: the `cached` crate's `AsyncRedisCache`, and raw redis-rs `GET` plus postcard decode.
+/// Set [`URL`](redis_contenders::URL) and [`RAW`](redis_contenders::RAW) before the first call.
+pub mod redis_contenders {
+    use std::sync::OnceLock;
+
+    use redis::AsyncCommands;
+
+    use crate::{User, TTL};
+
+    /// The URL of the server, for the `cached` store's `create` block.
+    pub static URL: OnceLock<String> = OnceLock::new();
+    /// The raw redis-rs connection (multiplexed: clones share one connection).
+    pub static RAW: OnceLock<redis::aio::MultiplexedConnection> = OnceLock::new();
+    /// The key the raw contender reads.
+    pub const RAW_KEY: &str = "raw:user:1";
+
+    /// The `cached` crate's `#[concurrent_cached]` on its `AsyncRedisCache`.
+    #[cached::macros::concurrent_cached(
+        ty = "cached::AsyncRedisCache<u64, User>",
+        create = {
+            cached::AsyncRedisCache::builder("bench_theirs")
+                .ttl(TTL)
+                .connection_string(URL.get().expect("the server's URL"))
+                .build()
+                .await
+                .expect("the cached crate's AsyncRedisCache")
+        },
+        map_error = |e| format!("{e:?}")
+    )]
+    pub async fn theirs_redis(id: u64) -> Result<User, String> {
+        Ok(User::new(id))
+    }
+
+    /// What a user of raw redis-rs writes for a read: `GET`, then decode.
+    pub async fn raw_get() -> User {
+        let mut connection = RAW.get().expect("the raw connection").clone();
+        let bytes: Vec<u8> = connection.get(RAW_KEY).await.expect("a GET");
+        postcard::from_bytes(&bytes).expect("a postcard User")
+    }
+}

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{LazyLock, OnceLock};
 use std::task::{Context, Poll, Waker};
 
+use cache_benches::redis_contenders::{raw_get, theirs_redis, RAW, RAW_KEY, URL};
 use cache_benches::{user_key, User, CAPACITY, TTL};
 use redis::AsyncCommands;
 
@@ -34,33 +35,8 @@ static KEY: LazyLock<String> = LazyLock::new(|| user_key(1));
 
 static NEXT: AtomicU64 = AtomicU64::new(1_000_000);
 
-/// The Redis contenders' runtime, server URL and raw connection.
+/// The Redis contenders' runtime.
 static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-static URL: OnceLock<String> = OnceLock::new();
-static RAW: OnceLock<redis::aio::MultiplexedConnection> = OnceLock::new();
-const RAW_KEY: &str = "raw:user:1";
-
-#[cached::macros::concurrent_cached(
-    ty = "cached::AsyncRedisCache<u64, User>",
-    create = {
-        cached::AsyncRedisCache::builder("instructions_theirs")
-            .ttl(TTL)
-            .connection_string(URL.get().expect("the server's URL"))
-            .build()
-            .await
-            .expect("the cached crate's AsyncRedisCache")
-    },
-    map_error = |e| format!("{e:?}")
-)]
-async fn theirs_redis(id: u64) -> Result<User, String> {
-    Ok(User::new(id))
-}
-
-async fn raw_get() -> User {
-    let mut connection = RAW.get().expect("the raw connection").clone();
-    let bytes: Vec<u8> = connection.get(RAW_KEY).await.expect("a GET");
-    postcard::from_bytes(&bytes).expect("a postcard User")
-}
 
 /// The contenders: name, what it does.
 const CONTENDERS: [(&str, &str); 12] = [
