@@ -1,16 +1,26 @@
-//! What the macro's generated code calls: the cached call with single-flight, and invalidation.
+//! What the macro's generated code calls: the cached call and the invalidation helper.
+//!
+//! A call reads the store once. A hit returns. A miss joins the key's flight (see
+//! [`flight`](crate::flight)): the leader runs the body under a lease, the others receive its
+//! value. On Redis the leader also takes the lease in Redis, so that one instance of a fleet
+//! computes a cold key and the others wait for its value (see [`redis`](crate::redis)).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::flight::{Join, FLIGHTS};
-use crate::observe::{self, Origin, SiteCounters};
-use crate::registry::{self, Slot};
-use crate::{CacheError, CacheValue, CachedValue};
+use tokio::time::Instant;
 
-/// A `#[cached]` function: its name, its provider, and its counter handles.
+use crate::error::CacheError;
+use crate::flight::{Join, Leader, Scope, Waited, FLIGHTS};
+use crate::observe::{self, Origin, SiteCounters};
+#[cfg(feature = "redis")]
+use crate::redis::{Acquired, Lease};
+use crate::registry::{self, Backend, Slot};
+use crate::value::{CacheValue, CachedValue};
+
+/// A `#[cached]` function: its name, its provider, and its metric handles.
 pub struct CallSite {
     function: &'static str,
     provider: &'static str,
@@ -24,8 +34,25 @@ impl CallSite {
         CallSite { function, provider, counters: OnceLock::new(), warned_unknown_provider: AtomicBool::new(false) }
     }
 
+    /// The slot of this site's provider; an unknown name is counted, logged once, and `None`.
+    fn slot(&self) -> Option<Arc<Slot>> {
+        match registry::slot(self.provider) {
+            Ok(slot) => Some(slot),
+            Err(error) => {
+                let first = !self.warned_unknown_provider.swap(true, Ordering::Relaxed);
+                observe::unknown_provider(self.function, self.provider, &error, first);
+                None
+            }
+        }
+    }
+
     fn origin<'a>(&'a self, slot: &'a Slot) -> Origin<'a> {
-        Origin { function: self.function, provider: &slot.name, site_counters: Some(&self.counters) }
+        Origin {
+            function: self.function,
+            provider: &slot.name,
+            counters: slot.provider.counters(),
+            handles: Some(&self.counters),
+        }
     }
 }
 
@@ -76,10 +103,6 @@ impl<T: CacheValue> Mode<Option<T>> for SomeOnly {
     }
 }
 
-/// How many times a caller reads the cache again because flights ended while it looked, before
-/// it computes anyway.
-const READ_AGAIN_LIMIT: usize = 3;
-
 /// Runs a cached call: a hit returns the stored value; on a miss one caller per key runs `body`
 /// and the others wait for its value. A cache that fails is skipped: `body` runs.
 pub async fn call<M, R, F>(site: &'static CallSite, key: String, ttl: Duration, body: F) -> R
@@ -87,131 +110,244 @@ where
     M: Mode<R>,
     F: Future<Output = R>,
 {
-    let slot = match registry::slot(site.provider) {
-        Ok(slot) => slot,
-        Err(error) => {
-            if !site.warned_unknown_provider.swap(true, Ordering::Relaxed) {
-                tracing::warn!(target: "cache_runtime", function = site.function, "[CACHE ERROR] {error}; calls run uncached");
-            }
-            metrics::counter!("cache_errors_total", "function" => site.function, "provider" => site.provider, "kind" => error.kind()).increment(1);
-            return body.await;
-        }
-    };
+    let Some(slot) = site.slot() else { return body.await };
     let origin = site.origin(&slot);
-    let mut epoch = Some(FLIGHTS.epoch());
-    if let Ok(Some(value)) = read::<M::Value>(&origin, &slot, &key).await {
-        return M::restore(value);
-    }
-    let mut body = Some(body);
-    let mut reads_again = 0;
-    loop {
-        match FLIGHTS.join(slot.store, &key, epoch) {
-            Join::Leader(leader) => {
-                let body = body.take().expect("a caller leads at most once");
-                let out = body.await;
-                if let Some(kept) = M::keep(&out) {
-                    let value = CachedValue::new(kept);
-                    leader.publish(value.clone());
-                    store(&origin, &slot, &key, value, ttl).await;
-                }
-                return out;
+    let read = read::<M::Value>(&origin, &slot, &key).await;
+    let read = match read {
+        Read::Hit(value) => return M::restore(value),
+        other => other,
+    };
+    match settle::<M::Value>(&origin, &slot, &key, &read).await {
+        Settled::Value(value) => {
+            origin.joined(&key);
+            M::restore(value)
+        }
+        Settled::Lead(lead) => {
+            origin.miss(&key);
+            let out = lead.leader.run(body).await;
+            if let Some(kept) = M::keep(&out) {
+                lead.finish(&origin, &slot, &key, CachedValue::new(kept), ttl).await;
             }
-            Join::Wait(waiter) => {
-                if let Some(value) = waiter.wait().await {
-                    match value.to_typed::<M::Value>(&key) {
-                        Ok(value) => return M::restore(value),
-                        Err(error) => {
-                            slot.provider.counters().record_error();
-                            observe::error(&origin, "join", &key, &error);
-                        }
-                    }
-                }
-                // The leader ended without a value: start over, one of us leads next.
-            }
-            Join::ReadAgain => {
-                reads_again += 1;
-                epoch = (reads_again < READ_AGAIN_LIMIT).then(|| FLIGHTS.epoch());
-                if let Ok(Some(value)) = read::<M::Value>(&origin, &slot, &key).await {
-                    return M::restore(value);
-                }
-            }
+            out
+        }
+        Settled::Alone => {
+            origin.miss(&key);
+            body.await
         }
     }
 }
 
-/// Removes the entry of a cached function; true when there was one.
+/// Removes the entry of a cached function; true when there was one. Computations of the key in
+/// flight store nothing and hand their value to no one (see [`flight`](crate::flight)).
 pub async fn invalidate(function: &'static str, provider: &'static str, key: String) -> bool {
-    let slot = match registry::slot(provider) {
-        Ok(slot) => slot,
-        Err(error) => {
-            tracing::warn!(target: "cache_runtime", function, "[CACHE ERROR] {error}");
-            return false;
-        }
+    let Ok(slot) = registry::slot(provider).inspect_err(|error| observe::unknown_provider(function, provider, error, true))
+    else {
+        return false;
     };
-    let origin = Origin { function, provider: &slot.name, site_counters: None };
+    let origin = Origin { function, provider: &slot.name, counters: slot.provider.counters(), handles: None };
+    FLIGHTS.void(slot.store, &Scope::Key(&key), slot.max_wait).await;
     match slot.provider.delete(&key).await {
         Ok(removed) => {
-            slot.provider.counters().record_deletes(u64::from(removed));
-            observe::invalidate(&origin, &key, u64::from(removed));
+            origin.removed(&key, u64::from(removed));
             removed
         }
         Err(error) => {
-            slot.provider.counters().record_error();
-            observe::error(&origin, "delete", &key, &error);
+            origin.failed("delete", &key, &error);
             false
         }
     }
 }
 
-/// Reads `key` as a `V`. An entry that cannot be used (it does not decode as a `V`, or the store
-/// says it is not ours) is a miss; a store that fails is an error. Both are counted and logged.
-pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str) -> Result<Option<V>, CacheError> {
-    let counters = slot.provider.counters();
-    let found = match slot.provider.as_memory() {
-        Some(memory) => Ok(memory.get_direct(key).await),
-        None => slot.provider.get(key).await,
+/// What one read of the store found.
+pub(crate) enum Read<V> {
+    Hit(V),
+    /// No entry.
+    Empty,
+    /// An entry that cannot be used (another type, a format that is not ours): counted, a miss.
+    Unusable,
+    /// The store failed: counted.
+    Failed(CacheError),
+}
+
+/// Reads `key` as a `V`; a hit, an unusable entry and a failure are counted and logged here.
+pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str) -> Read<V> {
+    let found = match &slot.backend {
+        Backend::Memory(memory) => Ok(memory.get_direct(key).await),
+        _ => slot.provider.get(key).await,
     };
     let error = match found {
         Ok(Some(value)) => match value.to_typed::<V>(key) {
             Ok(typed) => {
-                counters.record_hit();
-                observe::hit(origin, key, value.stored_at());
-                return Ok(Some(typed));
+                origin.hit(key, value.stored_at());
+                return Read::Hit(typed);
             }
             Err(error) => error,
         },
-        Ok(None) => {
-            counters.record_miss();
-            observe::miss(origin, key);
-            return Ok(None);
-        }
+        Ok(None) => return Read::Empty,
         Err(error) => error,
     };
-    counters.record_error();
-    counters.record_miss();
-    observe::error(origin, "get", key, &error);
-    observe::miss(origin, key);
+    origin.failed("get", key, &error);
     if error.is_unusable_entry() {
-        Ok(None)
+        Read::Unusable
     } else {
-        Err(error)
+        Read::Failed(error)
     }
 }
 
-/// Stores `value`; a failure is counted and logged, never returned.
-pub(crate) async fn store(origin: &Origin<'_>, slot: &Slot, key: &str, value: CachedValue, ttl: Duration) {
-    if ttl.is_zero() {
-        tracing::debug!(target: "cache_runtime", function = origin.function, "[CACHE SKIP] key={key}: a ttl of zero stores nothing");
-        return;
+/// How a call that missed goes on.
+enum Settled<V> {
+    /// Another caller's value.
+    Value(V),
+    /// This caller computes, as the leader of the key's flight.
+    Lead(Lead),
+    /// This caller computes for itself: it stores nothing and hands its value to no one.
+    Alone,
+}
+
+/// A leader, and where it may store what it computes.
+struct Lead {
+    leader: Leader,
+    right: StoreRight,
+}
+
+/// What a leader may do with its value.
+enum StoreRight {
+    /// Store it through the provider; the flight is the lease (one process owns the store).
+    Local,
+    /// Store it in Redis under this lease, which an invalidation on any instance voids.
+    #[cfg(feature = "redis")]
+    Fleet(Lease),
+    /// Hand it to this process's waiters only: Redis could not grant a lease.
+    HandOutOnly,
+}
+
+/// Joins the key's flight until this caller has a value or leads; waits are bounded by the
+/// slot's `max_wait` in all.
+async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>) -> Settled<V> {
+    let deadline = Instant::now() + slot.max_wait;
+    loop {
+        let mut leader = match FLIGHTS.join(slot.store, key) {
+            Join::Lead(leader) => leader,
+            Join::Cycle => {
+                origin.recursion(key);
+                return Settled::Alone;
+            }
+            Join::Wait(waiter) => match waiter.wait(deadline.saturating_duration_since(Instant::now())).await {
+                Waited::Value(value) => match value.to_typed::<V>(key) {
+                    Ok(value) => return Settled::Value(value),
+                    Err(error) => {
+                        // Another function stores another type under this key: compute once.
+                        origin.failed("join", key, &error);
+                        return Settled::Alone;
+                    }
+                },
+                // The leader ended without a value: start over, one of the waiters leads next.
+                Waited::NoValue => continue,
+                Waited::TimedOut => {
+                    origin.wait_timed_out(key, slot.max_wait);
+                    return Settled::Alone;
+                }
+            },
+        };
+        let right = match lease(origin, slot, key, read, deadline).await {
+            Leased::Value(value) => match value.to_typed::<V>(key) {
+                Ok(typed) => {
+                    leader.hand_out(value);
+                    return Settled::Value(typed);
+                }
+                Err(error) => {
+                    origin.failed("get", key, &error);
+                    StoreRight::HandOutOnly
+                }
+            },
+            Leased::Right(right) => right,
+        };
+        return Settled::Lead(Lead { leader, right });
     }
-    match slot.provider.set(key, value, ttl).await {
-        Ok(()) => {
-            slot.provider.counters().record_set();
-            observe::store(origin, key, ttl);
+}
+
+/// What a new leader finds when it takes its lease.
+enum Leased {
+    /// A value stored since the caller read the store.
+    Value(CachedValue),
+    /// The key is still cold: compute, and store as this says.
+    Right(StoreRight),
+}
+
+/// Takes the lease of a new leader, and looks again for a value stored since the caller read the
+/// store (the leader of a flight that ended meanwhile stored it): on Redis in one script, on
+/// another store by a second read, which is not counted.
+#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+async fn lease<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>, deadline: Instant) -> Leased {
+    let look_again = matches!(read, Read::Empty);
+    match &slot.backend {
+        #[cfg(feature = "redis")]
+        Backend::Redis(redis) => match redis.acquire(key, look_again, deadline).await {
+            Ok(Acquired::Value(value)) => Leased::Value(value),
+            Ok(Acquired::Leased(lease)) => Leased::Right(StoreRight::Fleet(lease)),
+            Ok(Acquired::TimedOut) => {
+                origin.wait_timed_out(key, slot.max_wait);
+                Leased::Right(StoreRight::HandOutOnly)
+            }
+            Ok(Acquired::Held) => Leased::Right(StoreRight::HandOutOnly),
+            Err(error) => {
+                // The lease is skipped while Redis is unavailable; the call still computes.
+                if !matches!(read, Read::Failed(_)) {
+                    origin.failed("lease", key, &error);
+                }
+                Leased::Right(StoreRight::HandOutOnly)
+            }
+        },
+        Backend::Memory(memory) if look_again => match memory.get_direct(key).await {
+            Some(value) => Leased::Value(value),
+            None => Leased::Right(StoreRight::Local),
+        },
+        Backend::Other if look_again => match slot.provider.get(key).await {
+            Ok(Some(value)) => Leased::Value(value),
+            _ => Leased::Right(StoreRight::Local),
+        },
+        _ => Leased::Right(StoreRight::Local),
+    }
+}
+
+impl Lead {
+    /// Stores the value the leader computed, unless an invalidation voided its lease meanwhile,
+    /// and hands it to the waiters. A store that fails is counted and logged, never returned.
+    async fn finish(mut self, origin: &Origin<'_>, slot: &Slot, key: &str, value: CachedValue, ttl: Duration) {
+        let Some(storing) = self.leader.begin_store() else {
+            origin.not_stored(key, "an invalidation covered the key while it was computed");
+            return;
+        };
+        if ttl.is_zero() {
+            origin.not_stored(key, "a ttl of zero stores nothing");
+            self.leader.hand_out(value);
+            return;
         }
-        Err(error) => {
-            slot.provider.counters().record_error();
-            observe::error(origin, "set", key, &error);
+        let stored = match self.right {
+            StoreRight::Local => slot.provider.set(key, value.clone(), ttl).await.map(|()| true),
+            #[cfg(feature = "redis")]
+            StoreRight::Fleet(lease) => match &slot.backend {
+                Backend::Redis(redis) => redis.store_leased(lease, key, &value, ttl).await,
+                _ => Ok(false),
+            },
+            StoreRight::HandOutOnly => {
+                self.leader.hand_out(value);
+                return;
+            }
+        };
+        drop(storing);
+        match stored {
+            Ok(true) => {
+                origin.stored(key, ttl);
+                self.leader.hand_out(value);
+            }
+            // Another instance invalidated the key while it was computed: its waiters here may
+            // have joined after that, so they start over instead.
+            Ok(false) => origin.not_stored(key, "an invalidation on another instance covered the key while it was computed"),
+            Err(error) => {
+                origin.failed("set", key, &error);
+                self.leader.hand_out(value);
+            }
         }
     }
 }

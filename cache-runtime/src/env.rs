@@ -1,6 +1,8 @@
 //! Configuration from the environment.
 
-use crate::{CacheError, MemoryProvider};
+use crate::error::CacheError;
+use crate::memory::MemoryProvider;
+use crate::observe::{notice, Notice};
 
 /// The variables read by [`init_from_env`] for the URL, first set wins.
 pub const URL_VARIABLES: [&str; 2] = ["CACHE_URL", "REDIS_URL"];
@@ -33,7 +35,7 @@ pub async fn init_from_env() -> Result<(), CacheError> {
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(|v| (*name, v)))
     else {
-        tracing::info!(target: "cache_runtime", "no CACHE_URL or REDIS_URL: caching in memory");
+        notice(Notice::Init { message: "no CACHE_URL or REDIS_URL: caching in memory", warn: false });
         return Ok(());
     };
     init_from_url(variable, url.trim()).await
@@ -44,7 +46,7 @@ async fn init_from_url(variable: &str, url: &str) -> Result<(), CacheError> {
     match scheme.as_deref() {
         Some("memory") => {
             crate::set_default(MemoryProvider::new());
-            tracing::info!(target: "cache_runtime", "{variable}=memory://: caching in memory");
+            notice(Notice::Init { message: &format!("{variable}=memory://: caching in memory"), warn: false });
             Ok(())
         }
         #[cfg(feature = "redis")]

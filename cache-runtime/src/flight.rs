@@ -1,141 +1,327 @@
-//! Single-flight: concurrent misses of one key wait for one computation.
+//! Single-flight, and the leases that let an invalidation win over a computation in flight.
 //!
-//! The first caller to miss a key becomes its leader and runs the body; later callers of the same
-//! key find its flight and wait on a `watch` channel. The leader publishes the value when it has
-//! one. If it does not (the body returned `Err` or `None`, panicked, or its future was dropped),
-//! its guard drops the sender without a value: every waiter wakes and they start over, so one of
-//! them becomes the next leader. The map's lock is only held to look a key up, never across a
-//! computation, and hits never touch it.
+//! The first caller to miss a key in a store leads its *flight*: it runs the body, stores the
+//! value and hands it to the callers that joined meanwhile. A flight doubles as a lease on the
+//! key (as in "Scaling Memcache at Facebook"): an invalidation that covers the key detaches the
+//! flight, so that later callers start a new one, and voids it, so that its leader stores
+//! nothing and its waiters are not handed its value. A leader that is storing when the
+//! invalidation comes is waited for, and the invalidation removes what it stored. So once an
+//! invalidation returns, no value computed before it is stored, nor handed to a caller.
+//!
+//! A waiter learns the outcome of the flight it joined: a value, or none (the leader failed,
+//! panicked, was dropped, or its flight was voided), and then it starts over. Every wait is
+//! bounded. A caller never waits on a flight that waits on it: each task that leads flights
+//! records which flight it waits on, and a caller that would close a cycle (a body calling its
+//! own key, or two bodies calling each other's) computes instead.
 //!
 //! Flights are global and keyed by store and key, so that every handle on one store (clones of a
-//! provider, `with_provider` scopes in many tasks) shares them. A store is recognised by the
-//! address of its [`StatsCounters`](crate::StatsCounters), which all its clones share.
+//! provider, `with_provider` scopes in many tasks) shares them. The map's lock is held only to
+//! look a key up, never across a computation, and hits never touch it.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
-use crate::CachedValue;
+use crate::key::Pattern;
+use crate::stats::StoreId;
+use crate::value::CachedValue;
 
 const SHARDS: usize = 32;
 
-type Receiver = watch::Receiver<Option<CachedValue>>;
-
-/// Identifies a store: see the module docs.
-pub(crate) type StoreId = usize;
-
-/// The running flights, per store, per key, each with the id of its leader.
-type Shard = HashMap<StoreId, HashMap<String, (u64, Receiver)>>;
+/// How far a cycle check follows the chain of waits before it gives up looking (the bounded
+/// wait still holds past it).
+const MAX_CHAIN: usize = 256;
 
 /// The flights of every store.
 pub(crate) static FLIGHTS: LazyLock<Flights> = LazyLock::new(Flights::new);
 
+tokio::task_local! {
+    /// The task running a leader's body, for the cycle check.
+    static LEADING: Arc<Task>;
+}
+
+/// Locks a mutex whose critical sections cannot leave it half-written (each is a single insert,
+/// remove or assignment), so a poisoned one is still consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Running computations, sharded by key.
 pub(crate) struct Flights {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[Mutex<HashMap<(StoreId, String), Arc<Flight>>>]>,
     hasher: RandomState,
-    /// Bumped each time a flight ends, so that a caller who missed before a flight ended and looks
-    /// for it after knows to read the cache again instead of computing a second time.
-    finished: AtomicU64,
-    /// Numbers the flights, so that a leader removes only its own.
-    next_id: AtomicU64,
+}
+
+/// One computation of one key.
+pub(crate) struct Flight {
+    store: StoreId,
+    key: String,
+    phase: Mutex<Phase>,
+    /// Signalled when a leader that was storing is done.
+    stored: Notify,
+    outcome: watch::Sender<Outcome>,
+    /// The task that runs the body.
+    leader: Arc<Task>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Computing,
+    Storing,
+    Stored,
+    Voided,
+}
+
+#[derive(Clone)]
+enum Outcome {
+    Pending,
+    Value(CachedValue),
+    NoValue,
+}
+
+/// A task that leads flights, and the flight it waits on, if any.
+pub(crate) struct Task {
+    waiting_on: Mutex<Option<Arc<Flight>>>,
+}
+
+/// Which keys an invalidation covers.
+pub(crate) enum Scope<'a> {
+    Key(&'a str),
+    Pattern(&'a Pattern),
+    All,
+}
+
+impl Scope<'_> {
+    fn covers(&self, key: &str) -> bool {
+        match self {
+            Scope::Key(k) => *k == key,
+            Scope::Pattern(pattern) => pattern.matches(key),
+            Scope::All => true,
+        }
+    }
 }
 
 /// What a caller who missed a key is to do.
-pub(crate) enum Join<'a> {
-    /// Run the body, then [`Leader::publish`] the value.
-    Leader(Leader<'a>),
+pub(crate) enum Join {
+    /// Run the body, then store and hand out the value.
+    Lead(Leader),
     /// Wait for the running flight.
     Wait(Waiter),
-    /// A flight ended since the caller read the cache: read it again.
-    ReadAgain,
+    /// The running flight waits, directly or not, on this caller: compute instead of waiting.
+    Cycle,
 }
 
 impl Flights {
-    pub(crate) fn new() -> Self {
-        Flights {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: RandomState::new(),
-            finished: AtomicU64::new(0),
-            next_id: AtomicU64::new(0),
-        }
+    fn new() -> Self {
+        Flights { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), hasher: RandomState::new() }
     }
 
-    /// Taken before reading the cache and handed to [`join`](Self::join) after a miss.
-    pub(crate) fn epoch(&self) -> u64 {
-        self.finished.load(Ordering::Acquire)
-    }
-
-    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
-        let index = self.hasher.hash_one(key) as usize % SHARDS;
-        // A panic while the lock was held cannot leave the map half-written: every critical
-        // section is a single insert, lookup or remove.
-        self.shards[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<(StoreId, String), Arc<Flight>>> {
+        lock(&self.shards[self.hasher.hash_one(key) as usize % SHARDS])
     }
 
     /// Joins the flight of `key` in `store`, or starts one.
-    pub(crate) fn join<'a>(&'a self, store: StoreId, key: &str, epoch: Option<u64>) -> Join<'a> {
+    pub(crate) fn join(&'static self, store: StoreId, key: &str) -> Join {
+        let me = LEADING.try_with(Arc::clone).ok();
         let mut shard = self.shard(key);
-        if let Some((_, receiver)) = shard.get(&store).and_then(|flights| flights.get(key)) {
-            return Join::Wait(Waiter { receiver: receiver.clone() });
+        if let Some(flight) = shard.get(&(store, key.to_owned())) {
+            let flight = Arc::clone(flight);
+            drop(shard);
+            if let Some(me) = &me {
+                if waits_on(&flight, me) {
+                    return Join::Cycle;
+                }
+            }
+            return Join::Wait(Waiter { receiver: flight.outcome.subscribe(), flight, me });
         }
-        if epoch.is_some_and(|epoch| self.finished.load(Ordering::Acquire) != epoch) {
-            return Join::ReadAgain;
+        let leader = me.unwrap_or_else(|| Arc::new(Task { waiting_on: Mutex::new(None) }));
+        let flight = Arc::new(Flight {
+            store,
+            key: key.to_owned(),
+            phase: Mutex::new(Phase::Computing),
+            stored: Notify::new(),
+            outcome: watch::Sender::new(Outcome::Pending),
+            leader,
+        });
+        shard.insert((store, key.to_owned()), Arc::clone(&flight));
+        Join::Lead(Leader { flights: self, flight, outcome: Outcome::NoValue })
+    }
+
+    /// Voids the flights of `store` that `scope` covers, and detaches them so that later callers
+    /// start new ones. Returns when no voided leader is storing any more (waiting at most
+    /// `max_wait` for one that is), so that the caller can remove what they stored.
+    pub(crate) async fn void(&self, store: StoreId, scope: &Scope<'_>, max_wait: Duration) {
+        let mut detached = Vec::new();
+        let mut take = |shard: &mut HashMap<(StoreId, String), Arc<Flight>>| {
+            shard.retain(|(s, key), flight| {
+                let covered = *s == store && scope.covers(key);
+                if covered {
+                    detached.push(Arc::clone(flight));
+                }
+                !covered
+            });
+        };
+        match scope {
+            Scope::Key(key) => take(&mut self.shard(key)),
+            Scope::Pattern(_) | Scope::All => self.shards.iter().for_each(|shard| take(&mut lock(shard))),
         }
-        let (sender, receiver) = watch::channel(None);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        shard.entry(store).or_default().insert(key.to_owned(), (id, receiver));
-        Join::Leader(Leader { flights: self, store, id, key: key.to_owned(), sender })
+        for flight in detached {
+            // A `Notified` receives `notify_waiters` from the moment it is made.
+            let notified = flight.stored.notified();
+            let storing = {
+                let mut phase = lock(&flight.phase);
+                match *phase {
+                    Phase::Computing => {
+                        *phase = Phase::Voided;
+                        false
+                    }
+                    Phase::Storing => true,
+                    Phase::Stored | Phase::Voided => false,
+                }
+            };
+            if storing {
+                let _ = tokio::time::timeout(max_wait, notified).await;
+            }
+        }
     }
 }
 
-/// The caller that runs the body. Dropping it ends the flight; waiters that got no value retry.
-pub(crate) struct Leader<'a> {
-    flights: &'a Flights,
-    store: StoreId,
-    id: u64,
-    key: String,
-    sender: watch::Sender<Option<CachedValue>>,
+/// Whether `flight`'s leader waits, directly or through other flights, on a flight `me` leads.
+fn waits_on(flight: &Arc<Flight>, me: &Arc<Task>) -> bool {
+    let mut current = Arc::clone(flight);
+    for _ in 0..MAX_CHAIN {
+        if Arc::ptr_eq(&current.leader, me) {
+            return true;
+        }
+        let next = lock(&current.leader.waiting_on).clone();
+        match next {
+            Some(next) => current = next,
+            None => return false,
+        }
+    }
+    false
 }
 
-impl Leader<'_> {
-    /// Hands the value to every waiter, present and joining until the flight ends.
-    pub(crate) fn publish(&self, value: CachedValue) {
-        self.sender.send_replace(Some(value));
+/// The caller that runs the body. Dropping it ends the flight without a value: its waiters start
+/// over, and one of them leads next.
+pub(crate) struct Leader {
+    flights: &'static Flights,
+    flight: Arc<Flight>,
+    outcome: Outcome,
+}
+
+/// Leave to store, from [`Leader::begin_store`]; dropping it says the store is over.
+pub(crate) struct Storing {
+    flight: Arc<Flight>,
+}
+
+impl Leader {
+    /// Runs `body` as this flight's computation: the calls it makes know that they run inside it.
+    pub(crate) async fn run<F: std::future::Future>(&self, body: F) -> F::Output {
+        LEADING.scope(Arc::clone(&self.flight.leader), body).await
+    }
+
+    /// Leave to store the value, unless an invalidation voided the flight.
+    pub(crate) fn begin_store(&self) -> Option<Storing> {
+        let mut phase = lock(&self.flight.phase);
+        match *phase {
+            Phase::Computing => {
+                *phase = Phase::Storing;
+                Some(Storing { flight: Arc::clone(&self.flight) })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether an invalidation voided the flight.
+    pub(crate) fn is_voided(&self) -> bool {
+        *lock(&self.flight.phase) == Phase::Voided
+    }
+
+    /// The value to hand to the waiters when the flight ends.
+    pub(crate) fn hand_out(&mut self, value: CachedValue) {
+        self.outcome = Outcome::Value(value);
     }
 }
 
-impl Drop for Leader<'_> {
+impl Drop for Storing {
     fn drop(&mut self) {
-        let mut shard = self.flights.shard(&self.key);
-        if let Some(flights) = shard.get_mut(&self.store) {
-            if flights.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
-                flights.remove(&self.key);
-            }
-            if flights.is_empty() {
-                shard.remove(&self.store);
+        *lock(&self.flight.phase) = Phase::Stored;
+        self.flight.stored.notify_waiters();
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        let flight = &self.flight;
+        {
+            let mut shard = self.flights.shard(&flight.key);
+            let id = (flight.store, flight.key.clone());
+            if shard.get(&id).is_some_and(|current| Arc::ptr_eq(current, flight)) {
+                shard.remove(&id);
             }
         }
-        self.flights.finished.fetch_add(1, Ordering::AcqRel);
-        // The sender drops after this: waiters still waiting wake up with no value.
+        // A voided flight hands out nothing, whatever it computed.
+        let outcome = if self.is_voided() { Outcome::NoValue } else { std::mem::replace(&mut self.outcome, Outcome::NoValue) };
+        flight.outcome.send_replace(match outcome {
+            Outcome::Pending => Outcome::NoValue,
+            other => other,
+        });
     }
 }
 
 /// A caller waiting for another's computation.
 pub(crate) struct Waiter {
-    receiver: Receiver,
+    flight: Arc<Flight>,
+    receiver: watch::Receiver<Outcome>,
+    /// The task this caller leads flights in, if any: it records the wait for the cycle check.
+    me: Option<Arc<Task>>,
+}
+
+/// How a wait ended.
+pub(crate) enum Waited {
+    /// The leader's value.
+    Value(CachedValue),
+    /// The leader ended without a value: start over.
+    NoValue,
+    /// The leader took longer than the wait allows.
+    TimedOut,
 }
 
 impl Waiter {
-    /// The leader's value, or `None` when the leader ended without one.
-    pub(crate) async fn wait(mut self) -> Option<CachedValue> {
-        match self.receiver.wait_for(Option::is_some).await {
-            Ok(value) => value.clone(),
-            Err(_) => None,
+    /// Waits at most `max_wait` for the leader's outcome.
+    pub(crate) async fn wait(mut self, max_wait: Duration) -> Waited {
+        let _recorded = self.me.as_ref().map(|me| RecordedWait::new(me, &self.flight));
+        let ended = self.receiver.wait_for(|outcome| !matches!(outcome, Outcome::Pending));
+        match tokio::time::timeout(max_wait, ended).await {
+            Err(_) => Waited::TimedOut,
+            Ok(Err(_)) => Waited::NoValue,
+            Ok(Ok(outcome)) => match &*outcome {
+                Outcome::Value(value) => Waited::Value(value.clone()),
+                Outcome::Pending | Outcome::NoValue => Waited::NoValue,
+            },
         }
+    }
+}
+
+/// Records, for the cycle check, that a task waits on a flight; forgets it when dropped.
+struct RecordedWait<'a> {
+    task: &'a Task,
+}
+
+impl<'a> RecordedWait<'a> {
+    fn new(task: &'a Task, flight: &Arc<Flight>) -> Self {
+        *lock(&task.waiting_on) = Some(Arc::clone(flight));
+        RecordedWait { task }
+    }
+}
+
+impl Drop for RecordedWait<'_> {
+    fn drop(&mut self) {
+        *lock(&self.task.waiting_on) = None;
     }
 }
 
@@ -143,27 +329,77 @@ impl Waiter {
 mod tests {
     use super::*;
 
+    fn flights() -> &'static Flights {
+        Box::leak(Box::new(Flights::new()))
+    }
+
+    fn store() -> StoreId {
+        crate::stats::StatsCounters::default().store()
+    }
+
+    const WAIT: Duration = Duration::from_secs(5);
+
     #[tokio::test]
     async fn a_second_caller_waits_and_gets_the_value() {
-        let flights = Flights::new();
-        let epoch = flights.epoch();
-        let Join::Leader(leader) = flights.join(1, "k", Some(epoch)) else { panic!("first caller leads") };
-        let Join::Wait(waiter) = flights.join(1, "k", Some(epoch)) else { panic!("second caller waits") };
-        leader.publish(CachedValue::new(5u32));
+        let (flights, store) = (flights(), store());
+        let Join::Lead(mut leader) = flights.join(store, "k") else { panic!("the first caller leads") };
+        let Join::Wait(waiter) = flights.join(store, "k") else { panic!("the second caller waits") };
+        leader.hand_out(CachedValue::new(5u32));
         drop(leader);
-        assert_eq!(waiter.wait().await.unwrap().to_typed::<u32>("k").unwrap(), 5);
+        let Waited::Value(value) = waiter.wait(WAIT).await else { panic!("the waiter gets the value") };
+        assert_eq!(value.to_typed::<u32>("k").unwrap(), 5);
     }
 
     #[tokio::test]
-    async fn a_leader_without_value_releases_its_waiters() {
-        let flights = Flights::new();
-        let epoch = flights.epoch();
-        let Join::Leader(leader) = flights.join(1, "k", Some(epoch)) else { panic!() };
-        let Join::Wait(waiter) = flights.join(1, "k", Some(epoch)) else { panic!() };
+    async fn a_leader_without_value_releases_its_waiters_and_the_next_caller_leads() {
+        let (flights, store) = (flights(), store());
+        let Join::Lead(leader) = flights.join(store, "k") else { panic!() };
+        let Join::Wait(waiter) = flights.join(store, "k") else { panic!() };
         drop(leader);
-        assert!(waiter.wait().await.is_none());
-        // The stale epoch says: read the cache again before leading.
-        assert!(matches!(flights.join(1, "k", Some(epoch)), Join::ReadAgain));
-        assert!(matches!(flights.join(1, "k", Some(flights.epoch())), Join::Leader(_)));
+        assert!(matches!(waiter.wait(WAIT).await, Waited::NoValue));
+        assert!(matches!(flights.join(store, "k"), Join::Lead(_)));
+    }
+
+    #[tokio::test]
+    async fn a_voided_flight_stores_nothing_hands_out_nothing_and_is_detached() {
+        let (flights, store) = (flights(), store());
+        let Join::Lead(mut leader) = flights.join(store, "k") else { panic!() };
+        let Join::Wait(waiter) = flights.join(store, "k") else { panic!() };
+        flights.void(store, &Scope::Key("k"), WAIT).await;
+        let Join::Lead(_next) = flights.join(store, "k") else { panic!("a caller after the invalidation starts anew") };
+        assert!(leader.begin_store().is_none());
+        leader.hand_out(CachedValue::new(1u8));
+        drop(leader);
+        assert!(matches!(waiter.wait(WAIT).await, Waited::NoValue));
+    }
+
+    #[tokio::test]
+    async fn an_invalidation_waits_for_a_leader_that_is_storing() {
+        let (flights, store) = (flights(), store());
+        let Join::Lead(leader) = flights.join(store, "k") else { panic!() };
+        let storing = leader.begin_store().unwrap();
+        let void = tokio::spawn(async move { flights.void(store, &Scope::All, WAIT).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!void.is_finished(), "the invalidation waits until the store is over");
+        drop(storing);
+        void.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_wait_is_bounded() {
+        let (flights, store) = (flights(), store());
+        let Join::Lead(_leader) = flights.join(store, "k") else { panic!() };
+        let Join::Wait(waiter) = flights.join(store, "k") else { panic!() };
+        assert!(matches!(waiter.wait(Duration::from_millis(20)).await, Waited::TimedOut));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_joins_its_own_flight_is_a_cycle() {
+        let (flights, store) = (flights(), store());
+        let Join::Lead(leader) = flights.join(store, "k") else { panic!() };
+        let inner = leader.run(async { matches!(flights.join(store, "k"), Join::Cycle) }).await;
+        assert!(inner);
+        // Another task is no cycle: it waits.
+        assert!(matches!(flights.join(store, "k"), Join::Wait(_)));
     }
 }

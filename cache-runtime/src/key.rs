@@ -105,6 +105,27 @@ impl KeyBuilder {
         push_escaped(&mut self.buf, value);
     }
 
+    /// Appends a value of a default key (no `key` option): like [`value`](Self::value), but an
+    /// empty value is written as a lone `%`, which no escaped value can be. Otherwise the default
+    /// key of `m::f(x: &str, y: &str)` for `("", "g")` would be `m::f::g`, the default key of a
+    /// function `g` without parameters in a module `m::f`.
+    ///
+    /// ```
+    /// use cache_runtime::key::KeyBuilder;
+    ///
+    /// let mut key = KeyBuilder::with_capacity(16);
+    /// key.literal("m::f:");
+    /// key.argument(&"");
+    /// assert_eq!(key.finish(), "m::f:%");
+    /// ```
+    pub fn argument<V: Display + ?Sized>(&mut self, value: &V) {
+        let before = self.buf.len();
+        push_escaped(&mut self.buf, value);
+        if self.buf.len() == before {
+            self.buf.push('%');
+        }
+    }
+
     /// The finished key.
     pub fn finish(self) -> String {
         self.buf

@@ -27,12 +27,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-mod aside;
 mod call;
 pub mod codec;
 mod env;
 mod error;
 mod flight;
+mod function_path;
+mod handle;
 pub mod key;
 pub mod memory;
 mod observe;
@@ -44,7 +45,7 @@ mod registry;
 mod stats;
 mod value;
 
-pub use aside::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
+pub use handle::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
 /// Caches an async function.
 ///
 /// | option | value | default | meaning |
@@ -103,6 +104,7 @@ pub use value::{CacheValue, CachedValue};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::call::{call, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
+    pub use crate::function_path::function_path;
     pub use crate::key::KeyBuilder;
     pub use core::time::Duration;
 }

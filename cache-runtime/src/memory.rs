@@ -8,12 +8,11 @@ use moka::future::Cache;
 use moka::notification::RemovalCause;
 use moka::Expiry;
 
-use crate::key::{self, Pattern};
+use crate::key::Pattern;
+use crate::observe;
 use crate::provider::{CacheProvider, ProviderFuture};
-use crate::{CacheStats, CachedValue, StatsCounters};
-
-/// The capacity of a provider built without one, and of the embedded default: 10,000 entries.
-pub const DEFAULT_CAPACITY: u64 = 10_000;
+use crate::stats::{CacheStats, StatsCounters};
+use crate::value::CachedValue;
 
 /// What a byte-bounded store adds to each entry's key and value for its own bookkeeping.
 const ENTRY_OVERHEAD: usize = 96;
@@ -42,6 +41,7 @@ struct Inner {
     cache: Cache<String, Entry>,
     counters: Arc<StatsCounters>,
     bound: Bound,
+    max_wait: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -79,10 +79,11 @@ impl Expiry<String, Entry> for PerEntryTtl {
 #[must_use]
 pub struct MemoryProviderBuilder {
     bound: Bound,
+    max_wait: Duration,
 }
 
 impl MemoryProviderBuilder {
-    /// At most this many entries ([`DEFAULT_CAPACITY`] unless set); the least likely to be used
+    /// At most this many entries ([`MemoryProvider::DEFAULT_CAPACITY`] unless set); the least likely to be used
     /// again are evicted first.
     pub fn max_capacity(mut self, entries: u64) -> Self {
         self.bound = Bound::Entries(entries);
@@ -97,23 +98,28 @@ impl MemoryProviderBuilder {
         self
     }
 
+    /// How long a call that misses waits for another caller's computation of the same key before
+    /// it computes itself ([`MemoryProvider::DEFAULT_MAX_WAIT`] unless set). A wait that runs out
+    /// is logged and counted as an error of kind `wait_timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let provider = cache_runtime::MemoryProvider::builder().max_wait(Duration::from_secs(5)).build();
+    /// # drop(provider);
+    /// ```
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+
     /// The provider.
     pub fn build(self) -> MemoryProvider {
         let counters = Arc::new(StatsCounters::default());
         let listener_counters = Arc::clone(&counters);
         let mut builder = Cache::builder().expire_after(PerEntryTtl).eviction_listener(
             move |key: Arc<String>, _: Entry, cause: RemovalCause| match cause {
-                RemovalCause::Expired => {
-                    listener_counters.record_expiration();
-                    tracing::debug!(
-                        target: "cache_runtime",
-                        provider = "memory",
-                        "[CACHE EXPIRED] key={}{}",
-                        key::shorten(&key),
-                        key::ellipsis(&key)
-                    );
-                }
-                RemovalCause::Size => listener_counters.record_eviction(),
+                RemovalCause::Expired => observe::expired(&listener_counters, &key),
+                RemovalCause::Size => observe::evicted(&listener_counters),
                 RemovalCause::Explicit | RemovalCause::Replaced => {}
             },
         );
@@ -121,12 +127,28 @@ impl MemoryProviderBuilder {
             Bound::Entries(n) => builder.max_capacity(n),
             Bound::Bytes(n) => builder.max_capacity(n).weigher(|_: &String, entry: &Entry| entry.weight),
         };
-        MemoryProvider { inner: Arc::new(Inner { cache: builder.build(), counters, bound: self.bound }) }
+        let inner = Inner { cache: builder.build(), counters, bound: self.bound, max_wait: self.max_wait };
+        MemoryProvider { inner: Arc::new(inner) }
     }
 }
 
 impl MemoryProvider {
-    /// A provider of [`DEFAULT_CAPACITY`] entries.
+    /// The capacity of a provider built without one, and of the embedded default: 10,000 entries.
+    ///
+    /// ```
+    /// assert_eq!(cache_runtime::MemoryProvider::DEFAULT_CAPACITY, 10_000);
+    /// ```
+    pub const DEFAULT_CAPACITY: u64 = 10_000;
+
+    /// How long a call waits for another caller's computation of its key before it computes
+    /// itself, unless [`max_wait`](MemoryProviderBuilder::max_wait) says otherwise: 30 s.
+    ///
+    /// ```
+    /// assert_eq!(cache_runtime::MemoryProvider::DEFAULT_MAX_WAIT.as_secs(), 30);
+    /// ```
+    pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30);
+
+    /// A provider of [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) entries.
     ///
     /// ```
     /// cache_runtime::register("sessions", cache_runtime::MemoryProvider::new());
@@ -137,7 +159,7 @@ impl MemoryProvider {
 
     /// A builder, to set the bound.
     pub fn builder() -> MemoryProviderBuilder {
-        MemoryProviderBuilder { bound: Bound::Entries(DEFAULT_CAPACITY) }
+        MemoryProviderBuilder { bound: Bound::Entries(Self::DEFAULT_CAPACITY), max_wait: Self::DEFAULT_MAX_WAIT }
     }
 
     /// A snapshot of this store's counters.
@@ -169,6 +191,11 @@ impl MemoryProvider {
     /// ```
     pub async fn run_pending_tasks(&self) {
         self.inner.cache.run_pending_tasks().await;
+    }
+
+    /// How long a call waits for another caller's computation.
+    pub(crate) fn max_wait(&self) -> Duration {
+        self.inner.max_wait
     }
 
     /// [`CacheProvider::get`] without the boxed future, for the runtime's hit path.
@@ -257,9 +284,5 @@ impl CacheProvider for MemoryProvider {
 
     fn counters(&self) -> &StatsCounters {
         &self.inner.counters
-    }
-
-    fn as_memory(&self) -> Option<&MemoryProvider> {
-        Some(self)
     }
 }

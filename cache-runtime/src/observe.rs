@@ -1,122 +1,192 @@
-//! Logs (`tracing`) and counters (`metrics`) for every cache event.
+//! Every cache event, observed once: each event bumps the provider's counter, the metric and
+//! writes the log line together, so that the three never disagree.
 //!
-//! Events go to the `cache_runtime` target: hits, misses, stores and expirations at `DEBUG`,
-//! invalidations at `INFO`, provider errors at `WARN`. Counters are `cache_hits_total`,
-//! `cache_misses_total`, `cache_sets_total`, `cache_invalidations_total` and `cache_errors_total`
-//! (the last with a `kind` label too), each labelled with `function` and `provider`. Calls
-//! through the cache-aside API are labelled `function="cache_aside"`.
+//! Logs go to the [`TARGET`] target: hits, misses, joins, stores and expirations at `DEBUG`,
+//! invalidations at `INFO`, errors at `WARN`. Counters are `cache_hits_total`,
+//! `cache_misses_total`, `cache_joined_total`, `cache_sets_total`, `cache_invalidations_total`
+//! and `cache_errors_total` (the last with a `kind` label too), each labelled with `function` and
+//! `provider`. Calls through the cache-aside API are labelled `function="cache_aside"`; what a
+//! store sees by itself (an entry that is not ours, an eviction) is labelled `function="store"`.
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use metrics::Counter;
 
+use crate::error::CacheError;
 use crate::key::{ellipsis, shorten};
-use crate::CacheError;
+use crate::stats::StatsCounters;
 
-/// Counter handles of one call site (or of the cache-aside calls on one provider), registered on
+/// The `tracing` target of every event.
+pub(crate) const TARGET: &str = "cache_runtime";
+
+/// The `function` label of events a store sees outside any call.
+const STORE: &str = "store";
+
+/// Metric handles of one call site (or of the cache-aside calls on one provider), registered on
 /// first use: building labelled keys on every call would cost more than the read itself.
 pub(crate) struct SiteCounters {
     hits: Counter,
     misses: Counter,
+    joined: Counter,
     sets: Counter,
 }
 
-/// Who a cache event belongs to.
+/// Who a cache event belongs to, and where it is counted.
 pub(crate) struct Origin<'a> {
     pub(crate) function: &'static str,
     pub(crate) provider: &'a str,
-    /// The handles for these labels, where a call site or a slot keeps them.
-    pub(crate) site_counters: Option<&'a OnceLock<SiteCounters>>,
+    /// The counters of the store the event happened on.
+    pub(crate) counters: &'a StatsCounters,
+    /// The metric handles for these labels, where a call site or a slot keeps them.
+    pub(crate) handles: Option<&'a OnceLock<SiteCounters>>,
 }
 
 impl Origin<'_> {
-    fn site_counters(&self) -> Option<&SiteCounters> {
-        let cell = self.site_counters?;
+    fn handles(&self) -> Option<&SiteCounters> {
+        let cell = self.handles?;
         Some(cell.get_or_init(|| SiteCounters {
-            hits: self.counter("cache_hits_total"),
-            misses: self.counter("cache_misses_total"),
-            sets: self.counter("cache_sets_total"),
+            hits: self.metric("cache_hits_total"),
+            misses: self.metric("cache_misses_total"),
+            joined: self.metric("cache_joined_total"),
+            sets: self.metric("cache_sets_total"),
         }))
     }
 
-    fn counter(&self, name: &'static str) -> Counter {
+    fn metric(&self, name: &'static str) -> Counter {
         metrics::counter!(name, "function" => self.function, "provider" => self.provider.to_owned())
     }
-}
 
-pub(crate) fn hit(origin: &Origin<'_>, key: &str, stored_at: SystemTime) {
-    match origin.site_counters() {
-        Some(counters) => counters.hits.increment(1),
-        None => origin.counter("cache_hits_total").increment(1),
+    fn count(&self, pick: fn(&SiteCounters) -> &Counter, name: &'static str) {
+        match self.handles() {
+            Some(handles) => pick(handles).increment(1),
+            None => self.metric(name).increment(1),
+        }
     }
-    tracing::debug!(
-        target: "cache_runtime",
-        function = origin.function,
-        provider = origin.provider,
-        "[CACHE HIT] key={}{} age={:.1}s",
-        shorten(key),
-        ellipsis(key),
-        stored_at.elapsed().unwrap_or_default().as_secs_f64()
-    );
-}
 
-pub(crate) fn miss(origin: &Origin<'_>, key: &str) {
-    match origin.site_counters() {
-        Some(counters) => counters.misses.increment(1),
-        None => origin.counter("cache_misses_total").increment(1),
+    /// A read found a usable value.
+    pub(crate) fn hit(&self, key: &str, stored_at: SystemTime) {
+        self.counters.record_hit();
+        self.count(|h| &h.hits, "cache_hits_total");
+        let age = stored_at.elapsed().unwrap_or_default().as_secs_f64();
+        tracing::debug!(target: TARGET, function = self.function, provider = self.provider, "[CACHE HIT] key={}{} age={age:.1}s", shorten(key), ellipsis(key));
     }
-    tracing::debug!(
-        target: "cache_runtime",
-        function = origin.function,
-        provider = origin.provider,
-        "[CACHE MISS] key={}{}",
-        shorten(key),
-        ellipsis(key)
-    );
-}
 
-pub(crate) fn store(origin: &Origin<'_>, key: &str, ttl: Duration) {
-    match origin.site_counters() {
-        Some(counters) => counters.sets.increment(1),
-        None => origin.counter("cache_sets_total").increment(1),
+    /// The body runs for lack of a usable entry.
+    pub(crate) fn miss(&self, key: &str) {
+        self.counters.record_miss();
+        self.count(|h| &h.misses, "cache_misses_total");
+        tracing::debug!(target: TARGET, function = self.function, provider = self.provider, "[CACHE MISS] key={}{}", shorten(key), ellipsis(key));
     }
-    tracing::debug!(
-        target: "cache_runtime",
-        function = origin.function,
-        provider = origin.provider,
-        "[CACHE SAVE] key={}{} ttl={}",
-        shorten(key),
-        ellipsis(key),
-        HumanDuration(ttl)
-    );
+
+    /// The call received the value of another caller's computation.
+    pub(crate) fn joined(&self, key: &str) {
+        self.counters.record_joined();
+        self.count(|h| &h.joined, "cache_joined_total");
+        tracing::debug!(target: TARGET, function = self.function, provider = self.provider, "[CACHE JOINED] key={}{}", shorten(key), ellipsis(key));
+    }
+
+    /// A value was stored.
+    pub(crate) fn stored(&self, key: &str, ttl: Duration) {
+        self.counters.record_set();
+        self.count(|h| &h.sets, "cache_sets_total");
+        tracing::debug!(target: TARGET, function = self.function, provider = self.provider, "[CACHE SAVE] key={}{} ttl={}", shorten(key), ellipsis(key), HumanDuration(ttl));
+    }
+
+    /// A computation's value was not stored: an invalidation covered the key while it ran.
+    pub(crate) fn not_stored(&self, key: &str, why: &str) {
+        tracing::debug!(target: TARGET, function = self.function, provider = self.provider, "[CACHE SKIP] key={}{}: {why}", shorten(key), ellipsis(key));
+    }
+
+    /// Entries were removed by an invalidation, `delete`, `clear_pattern` or `clear`.
+    pub(crate) fn removed(&self, what: &str, removed: u64) {
+        self.counters.record_deletes(removed);
+        self.metric("cache_invalidations_total").increment(removed);
+        tracing::info!(target: TARGET, function = self.function, provider = self.provider, "[CACHE INVALIDATE] key={}{} removed={removed}", shorten(what), ellipsis(what));
+    }
+
+    /// An operation failed, or found an entry it could not use.
+    pub(crate) fn failed(&self, operation: &'static str, key: &str, error: &CacheError) {
+        failed(self.counters, self.function, self.provider, operation, key, error);
+    }
+
+    /// A call computed itself after waiting `waited` for another caller's computation.
+    pub(crate) fn wait_timed_out(&self, key: &str, waited: Duration) {
+        self.counters.record_error();
+        metrics::counter!("cache_errors_total", "function" => self.function, "provider" => self.provider.to_owned(), "kind" => "wait_timeout").increment(1);
+        tracing::warn!(target: TARGET, function = self.function, provider = self.provider, "[CACHE ERROR] op=wait key={}{} error=the computation this call waited for did not finish within {waited:?}; computing here instead", shorten(key), ellipsis(key));
+    }
+
+    /// A call computes instead of waiting, because the computation it would wait for waits on it.
+    pub(crate) fn recursion(&self, key: &str) {
+        tracing::debug!(target: TARGET, function = self.function, provider = self.provider, "[CACHE RECURSION] key={}{}: the computation of this key waits on this call; computing here instead of waiting", shorten(key), ellipsis(key));
+    }
 }
 
-pub(crate) fn invalidate(origin: &Origin<'_>, what: &str, removed: u64) {
-    origin.counter("cache_invalidations_total").increment(removed);
-    tracing::info!(
-        target: "cache_runtime",
-        function = origin.function,
-        provider = origin.provider,
-        "[CACHE INVALIDATE] key={}{} removed={removed}",
-        shorten(what),
-        ellipsis(what)
-    );
-}
-
-pub(crate) fn error(origin: &Origin<'_>, operation: &'static str, key: &str, error: &CacheError) {
-    metrics::counter!(
-        "cache_errors_total",
-        "function" => origin.function,
-        "provider" => origin.provider.to_owned(),
-        "kind" => error.kind()
-    )
-    .increment(1);
+/// An operation failed: counted on the store, in `cache_errors_total`, and logged.
+fn failed(counters: &StatsCounters, function: &'static str, provider: &str, operation: &'static str, key: &str, error: &CacheError) {
+    counters.record_error();
+    metrics::counter!("cache_errors_total", "function" => function, "provider" => provider.to_owned(), "kind" => error.kind()).increment(1);
     // While a breaker is open every call would say so: it said it once when it opened.
     if matches!(error, CacheError::CircuitOpen { .. }) {
-        tracing::debug!(target: "cache_runtime", function = origin.function, provider = origin.provider, "[CACHE ERROR] op={operation} key={}{} error={error}", shorten(key), ellipsis(key));
+        tracing::debug!(target: TARGET, function, provider, "[CACHE ERROR] op={operation} key={}{} error={error}", shorten(key), ellipsis(key));
     } else {
-        tracing::warn!(target: "cache_runtime", function = origin.function, provider = origin.provider, "[CACHE ERROR] op={operation} key={}{} error={error}", shorten(key), ellipsis(key));
+        tracing::warn!(target: TARGET, function, provider, "[CACHE ERROR] op={operation} key={}{} error={error}", shorten(key), ellipsis(key));
+    }
+}
+
+/// A store found an entry it cannot use outside any call's read (a key of another Redis type met
+/// by `delete` or `exists`).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn unusable(counters: &StatsCounters, provider: &'static str, operation: &'static str, key: &str, error: &CacheError) {
+    failed(counters, STORE, provider, operation, key, error);
+}
+
+/// A call named a provider that is not registered: it runs uncached. `first` says whether this
+/// call site already logged it (it counts every time, and logs once).
+pub(crate) fn unknown_provider(function: &'static str, provider: &'static str, error: &CacheError, first: bool) {
+    metrics::counter!("cache_errors_total", "function" => function, "provider" => provider, "kind" => error.kind()).increment(1);
+    if first {
+        tracing::warn!(target: TARGET, function, provider, "[CACHE ERROR] {error}; calls run uncached");
+    }
+}
+
+/// The memory store dropped an expired entry.
+pub(crate) fn expired(counters: &StatsCounters, key: &str) {
+    counters.record_expiration();
+    tracing::debug!(target: TARGET, provider = "memory", "[CACHE EXPIRED] key={}{}", shorten(key), ellipsis(key));
+}
+
+/// The memory store dropped an entry to stay within its bound.
+pub(crate) fn evicted(counters: &StatsCounters) {
+    counters.record_eviction();
+}
+
+/// A circuit breaker changed state, or a provider's start-up did something worth saying.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) enum Notice<'a> {
+    /// The breaker opened after `failures` failures; Redis is skipped for `backoff`.
+    CircuitOpened { target: &'a str, failures: u32, backoff: Duration },
+    /// A probe succeeded and the breaker closed, `after` the opening.
+    CircuitClosed { target: &'a str, after: Duration },
+    /// One call probes Redis.
+    CircuitProbing { target: &'a str },
+    /// A probe failed; the next is `backoff` away.
+    CircuitStillFailing { target: &'a str, backoff: Duration },
+    /// `init_from_env` chose a store; `warn` when it is the fallback.
+    Init { message: &'a str, warn: bool },
+}
+
+/// Logs a [`Notice`].
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn notice(notice: Notice<'_>) {
+    match notice {
+        Notice::CircuitOpened { target, failures, backoff } => tracing::warn!(target: TARGET, provider = "redis", "[CACHE CIRCUIT] redis at {target} failed {failures} times in a row: circuit open, calls skip redis and run their bodies; probing again in {backoff:?}"),
+        Notice::CircuitClosed { target, after } => tracing::info!(target: TARGET, provider = "redis", "[CACHE CIRCUIT] redis at {target} answers again after {:.1}s: circuit closed, caching in redis", after.as_secs_f64()),
+        Notice::CircuitProbing { target } => tracing::debug!(target: TARGET, provider = "redis", "[CACHE CIRCUIT] probing redis at {target}"),
+        Notice::CircuitStillFailing { target, backoff } => tracing::debug!(target: TARGET, provider = "redis", "[CACHE CIRCUIT] redis at {target} still fails: next probe in {backoff:?}"),
+        Notice::Init { message, warn: true } => tracing::warn!(target: TARGET, "[CACHE INIT] {message}"),
+        Notice::Init { message, warn: false } => tracing::info!(target: TARGET, "[CACHE INIT] {message}"),
     }
 }
 

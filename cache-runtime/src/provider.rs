@@ -2,10 +2,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::CacheError;
 use crate::key::Pattern;
-use crate::{CacheError, CacheStats, CachedValue, StatsCounters};
+use crate::stats::{CacheStats, StatsCounters};
+use crate::value::CachedValue;
 
 /// The future a [`CacheProvider`] method returns.
 pub type ProviderFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CacheError>> + Send + 'a>>;
@@ -95,19 +98,53 @@ pub trait CacheProvider: Send + Sync + 'static {
     fn clear_pattern<'a>(&'a self, pattern: &'a Pattern) -> ProviderFuture<'a, u64>;
 
     /// The live counters of this store. Every clone of a handle on one store must return the same
-    /// counters (hold them in an `Arc`): the runtime also recognises the store by them, so that
-    /// concurrent misses through any of its handles share one computation.
+    /// counters (hold them in an `Arc`): each `StatsCounters` carries the identity of the store it
+    /// was made for, by which concurrent misses through any handle share one computation and an
+    /// invalidation through any handle voids the computations in flight.
     fn counters(&self) -> &StatsCounters;
 
     /// A snapshot of the counters.
     fn stats(&self) -> CacheStats {
         self.counters().snapshot()
     }
+}
 
-    /// The built-in in-memory store, which the runtime reads without boxing a future (the hit path
-    /// of the embedded default). Other stores keep the default.
-    #[doc(hidden)]
-    fn as_memory(&self) -> Option<&crate::MemoryProvider> {
-        None
+/// A shared provider is a provider: register an `Arc<P>` (or an `Arc<dyn CacheProvider>`) as
+/// you would register `P`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use cache_runtime::MemoryProvider;
+///
+/// let shared = Arc::new(MemoryProvider::new());
+/// cache_runtime::register("shared", Arc::clone(&shared));
+/// ```
+impl<P: CacheProvider + ?Sized> CacheProvider for Arc<P> {
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+    fn get<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Option<CachedValue>> {
+        (**self).get(key)
+    }
+    fn set<'a>(&'a self, key: &'a str, value: CachedValue, ttl: Duration) -> ProviderFuture<'a, ()> {
+        (**self).set(key, value, ttl)
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
+        (**self).delete(key)
+    }
+    fn exists<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
+        (**self).exists(key)
+    }
+    fn clear(&self) -> ProviderFuture<'_, u64> {
+        (**self).clear()
+    }
+    fn clear_pattern<'a>(&'a self, pattern: &'a Pattern) -> ProviderFuture<'a, u64> {
+        (**self).clear_pattern(pattern)
+    }
+    fn counters(&self) -> &StatsCounters {
+        (**self).counters()
+    }
+    fn stats(&self) -> CacheStats {
+        (**self).stats()
     }
 }

@@ -29,41 +29,50 @@
 //! timeout per call), then lets one call probe it; the opening is logged once at `WARN`, the
 //! closing at `INFO`. `#[cached]` functions run their bodies meanwhile: Redis failing never fails
 //! a call. Passwords never appear in logs nor in `Debug` output.
+//!
+//! # Fleets
+//!
+//! A cold key is computed once per fleet: the instance that leads takes a lease on the key in
+//! Redis, and callers on other instances wait for its value (see
+//! [`lease`](RedisProviderBuilder::lease), [`max_wait`](RedisProviderBuilder::max_wait)). An
+//! invalidation through any instance (`<fn>_invalidate`, `delete`, `clear_pattern`, `clear`)
+//! voids the leases it covers, so a computation that started before it stores nothing after it.
+//!
+//! Leases live beside the entries, as `<prefix>__lease:<key>`, and every end of a lease is
+//! published on the channel `<prefix>__cache:flights`. Keys that start with `__lease:` or
+//! `__cache:` are the runtime's: do not use them for entries.
+
 
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, ErrorKind, RedisError, RedisResult, RetryMethod, Script};
+use ::redis::aio::ConnectionManager;
+use ::redis::{ErrorKind, RedisError, RedisResult, RetryMethod};
 
-use crate::codec::{self, Codec};
-use crate::key::{self, Pattern};
+use crate::codec::Codec;
+use crate::error::CacheError;
+use crate::key::Pattern;
+use crate::observe;
 use crate::provider::{CacheProvider, ProviderFuture};
-use crate::{CacheError, CacheStats, CachedValue, StatsCounters};
+use crate::stats::{CacheStats, StatsCounters};
+use crate::value::CachedValue;
 
 mod breaker;
+mod builder;
 mod fallback;
+mod lease;
+mod notify;
+mod scripts;
 mod url;
 
+use breaker::Breaker;
 pub use breaker::CircuitState;
-use breaker::{Breaker, BreakerConfig};
+pub use builder::RedisProviderBuilder;
 pub(crate) use fallback::init_default_with_fallback;
-
-/// The per-operation timeout of a provider built without one: 250 ms.
-///
-/// ```
-/// assert_eq!(cache_runtime::redis::DEFAULT_OP_TIMEOUT.as_millis(), 250);
-/// ```
-pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(250);
-
-/// The connection timeout of a provider built without one: 2 s.
-///
-/// ```
-/// assert_eq!(cache_runtime::redis::DEFAULT_CONNECT_TIMEOUT.as_secs(), 2);
-/// ```
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) use lease::{Acquired, Lease};
+use notify::Notifier;
 
 /// Keys asked for per `SCAN` step, and removed per `UNLINK` batch.
 const BATCH: usize = 500;
@@ -71,48 +80,15 @@ const BATCH: usize = 500;
 /// The longest time to live Redis is given: longer ones are stored as this (100 years).
 const MAX_TTL_MS: u128 = 100 * 365 * 24 * 3600 * 1000;
 
-/// Stores a value unless the key holds another Redis type.
-///
-/// `SET` alone would replace a list or a hash, and a `TYPE` check followed by a `SET` from the
-/// client leaves a window in which another client can create the key. Redis runs a script
-/// atomically, so the check and the write see the same key. Strings are replaced whatever they
-/// hold: a string at our key is either our entry or a value that reads as a miss anyway.
-static SET_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local kind = redis.call('TYPE', KEYS[1]).ok
-if kind == 'string' or kind == 'none' then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-end
-return kind
-",
-    )
-});
+/// What the key of a lease puts between the prefix and the key.
+const LEASE_INFIX: &str = "__lease:";
 
-/// Removes a key only if it is a string: 1 removed, 0 absent, -1 another type (left alone).
-static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local kind = redis.call('TYPE', KEYS[1]).ok
-if kind == 'string' then return redis.call('UNLINK', KEYS[1]) end
-if kind == 'none' then return 0 end
-return -1
-",
-    )
-});
+/// The channel, after the prefix, on which every end of a lease is published.
+const CHANNEL: &str = "__cache:flights";
 
-/// Removes the keys that are strings among a batch found by `SCAN`; returns how many.
-static DELETE_BATCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local removed = 0
-for _, key in ipairs(KEYS) do
-  if redis.call('TYPE', key).ok == 'string' then removed = removed + redis.call('UNLINK', key) end
-end
-return removed
-",
-    )
-});
+fn ttl_millis(ttl: Duration) -> u64 {
+    ttl.as_millis().clamp(1, MAX_TTL_MS) as u64
+}
 
 /// A cache in Redis, through redis-rs's `ConnectionManager` (one multiplexed connection that
 /// reconnects by itself). Clones share the connection, the counters and the circuit breaker.
@@ -147,40 +123,51 @@ struct Inner {
     prefix: String,
     /// `prefix` escaped for `SCAN MATCH`.
     prefix_glob: String,
+    /// `prefix` and [`LEASE_INFIX`].
+    lease_prefix: String,
+    /// The channel on which the ends of leases are published.
+    channel: String,
     op_timeout: Duration,
     codec: Arc<dyn Codec>,
     breaker: Breaker,
     counters: StatsCounters,
-}
-
-/// Builds a [`RedisProvider`]: [`RedisProvider::builder`] gives one.
-///
-/// ```no_run
-/// use std::time::Duration;
-///
-/// # #[tokio::main] async fn main() -> Result<(), cache_runtime::CacheError> {
-/// let redis = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0")
-///     .prefix("myapp:")
-///     .op_timeout(Duration::from_millis(100))
-///     .connect_timeout(Duration::from_secs(1))
-///     .circuit_breaker(5, Duration::from_millis(500), Duration::from_secs(10))
-///     .connect()
-///     .await?;
-/// # drop(redis); Ok(()) }
-/// ```
-#[derive(Clone)]
-#[must_use]
-pub struct RedisProviderBuilder {
-    url: String,
-    prefix: String,
-    op_timeout: Duration,
-    connect_timeout: Duration,
-    codec: Arc<dyn Codec>,
-    breaker: BreakerConfig,
-    tls_root_certificate: Option<Vec<u8>>,
+    notifier: Arc<Notifier>,
+    lease: Duration,
+    max_wait: Duration,
+    fleet_waits: bool,
 }
 
 impl RedisProvider {
+    /// The per-operation timeout of a provider built without one: 250 ms.
+    ///
+    /// ```
+    /// assert_eq!(cache_runtime::RedisProvider::DEFAULT_OP_TIMEOUT.as_millis(), 250);
+    /// ```
+    pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(250);
+
+    /// The connection timeout of a provider built without one: 2 s.
+    ///
+    /// ```
+    /// assert_eq!(cache_runtime::RedisProvider::DEFAULT_CONNECT_TIMEOUT.as_secs(), 2);
+    /// ```
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// The lease on a cold key of a provider built without one: 5 s, renewed every 1.7 s while
+    /// the body runs. A leader whose process dies is taken over within this.
+    ///
+    /// ```
+    /// assert_eq!(cache_runtime::RedisProvider::DEFAULT_LEASE.as_secs(), 5);
+    /// ```
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
+
+    /// How long a call waits for another caller's computation before it computes itself, for a
+    /// provider built without a [`max_wait`](RedisProviderBuilder::max_wait): 30 s.
+    ///
+    /// ```
+    /// assert_eq!(cache_runtime::RedisProvider::DEFAULT_MAX_WAIT.as_secs(), 30);
+    /// ```
+    pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30);
+
     /// A builder for a provider on `url`: `redis://[user][:password@]host[:port][/db]`, or
     /// `rediss://...` for TLS (checked against the webpki roots, or the certificate given to
     /// [`tls_root_certificate`](RedisProviderBuilder::tls_root_certificate)).
@@ -190,15 +177,7 @@ impl RedisProvider {
     /// assert!(!format!("{builder:?}").contains("secret"));
     /// ```
     pub fn builder(url: impl Into<String>) -> RedisProviderBuilder {
-        RedisProviderBuilder {
-            url: url.into(),
-            prefix: String::new(),
-            op_timeout: DEFAULT_OP_TIMEOUT,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            codec: codec::default_codec(),
-            breaker: BreakerConfig::default(),
-            tls_root_certificate: None,
-        }
+        RedisProviderBuilder::new(url.into())
     }
 
     /// A snapshot of this provider's counters (shared by its clones).
@@ -258,6 +237,10 @@ impl RedisProvider {
         self.inner.breaker.state()
     }
 
+    pub(crate) fn max_wait(&self) -> Duration {
+        self.inner.max_wait
+    }
+
     fn full_key(&self, key: &str) -> String {
         let mut full = String::with_capacity(self.inner.prefix.len() + key.len());
         full.push_str(&self.inner.prefix);
@@ -307,40 +290,43 @@ impl RedisProvider {
         CacheError::Provider { message: format!("redis at {} replied: {error}", self.inner.url) }
     }
 
-    /// Counts and logs an entry that is there but cannot be used; the caller treats it as a miss.
-    fn unusable(&self, operation: &'static str, key: &str, error: &CacheError) {
-        self.inner.counters.record_error();
-        tracing::warn!(
-            target: "cache_runtime",
-            provider = "redis",
-            "[CACHE ERROR] op={operation} key={}{} error={error}",
-            key::shorten(key),
-            key::ellipsis(key)
-        );
-    }
-
     fn foreign(key: &str) -> CacheError {
         CacheError::ForeignEntry { key: key.to_owned(), found: "a Redis value that is not a string".to_owned() }
     }
 
     async fn delete_one(&self, key: &str) -> Result<bool, CacheError> {
-        let full = self.full_key(key);
+        let (entry, lease) = (self.full_key(key), self.lease_key(key));
+        let channel = &self.inner.channel;
         let result = self
             .run("delete", |mut connection| {
-                let full = &full;
-                async move { DELETE_SCRIPT.key(full).invoke_async::<i64>(&mut connection).await }
+                let (entry, lease) = (&entry, &lease);
+                async move {
+                    scripts::DELETE.key(entry).key(lease).arg(channel).arg(key).invoke_async::<i64>(&mut connection).await
+                }
             })
             .await?;
         match result.map_err(|error| self.replied(error))? {
             -1 => {
-                self.unusable("delete", key, &Self::foreign(key));
+                observe::unusable(&self.inner.counters, "redis", "delete", key, &Self::foreign(key));
                 Ok(false)
             }
             removed => Ok(removed > 0),
         }
     }
 
+    /// Voids the leases under `glob` (below the lease prefix), then removes the entries under it
+    /// (below the prefix): in that order, so that no computation whose lease was voided can store
+    /// after its entry's turn came.
     async fn delete_matching(&self, glob: &str) -> Result<u64, CacheError> {
+        let leases = format!("{}{glob}", url::escape_glob(&self.inner.lease_prefix));
+        self.sweep(&leases, Sweep::Leases).await?;
+        self.sweep(&format!("{}{glob}", self.inner.prefix_glob), Sweep::Entries).await
+    }
+
+    /// Walks the keys matching `glob` with `SCAN`, and voids or removes them batch by batch;
+    /// returns how many entries it removed.
+    async fn sweep(&self, glob: &str, sweep: Sweep) -> Result<u64, CacheError> {
+        let (channel, skip) = (&self.inner.channel, self.inner.lease_prefix.len());
         let mut cursor: u64 = 0;
         let mut removed = 0;
         loop {
@@ -360,7 +346,12 @@ impl RedisProvider {
             for batch in keys.chunks(BATCH) {
                 removed += self
                     .run("clear_pattern", |mut connection| async move {
-                        DELETE_BATCH_SCRIPT.key(batch).invoke_async::<u64>(&mut connection).await
+                        match sweep {
+                            Sweep::Leases => {
+                                scripts::VOID_BATCH.key(batch).arg(channel).arg(skip).invoke_async::<u64>(&mut connection).await
+                            }
+                            Sweep::Entries => scripts::DELETE_BATCH.key(batch).invoke_async::<u64>(&mut connection).await,
+                        }
                     })
                     .await?
                     .map_err(|error| self.replied(error))?;
@@ -371,6 +362,13 @@ impl RedisProvider {
             cursor = next;
         }
     }
+}
+
+/// What [`RedisProvider::sweep`] does to the keys it finds.
+#[derive(Clone, Copy)]
+enum Sweep {
+    Leases,
+    Entries,
 }
 
 /// Whether an error says that Redis is unreachable or unusable for now (as opposed to a reply
@@ -384,189 +382,6 @@ fn is_unavailable(error: &RedisError) -> bool {
 
 fn is_wrong_type(error: &RedisError) -> bool {
     error.code() == Some("WRONGTYPE")
-}
-
-impl RedisProviderBuilder {
-    /// Put in front of every key: with `"myapp:"`, the key `user:1` is stored as `myapp:user:1`.
-    /// [`clear`](CacheProvider::clear) removes only the keys under it, and
-    /// [`clear_pattern`](CacheProvider::clear_pattern) matches below it. Empty unless set:
-    /// then `clear` removes every string key of the database, so give each application on a
-    /// server its own prefix (or its own database, `redis://host/3`).
-    ///
-    /// ```
-    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").prefix("myapp:");
-    /// # drop(builder);
-    /// ```
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// How long one operation may take before it gives up with [`CacheError::Timeout`]
-    /// ([`DEFAULT_OP_TIMEOUT`] unless set). A cached call whose read times out runs its body.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").op_timeout(Duration::from_millis(50));
-    /// # drop(builder);
-    /// ```
-    pub fn op_timeout(mut self, timeout: Duration) -> Self {
-        self.op_timeout = timeout;
-        self
-    }
-
-    /// How long one attempt to connect may take ([`DEFAULT_CONNECT_TIMEOUT`] unless set), in
-    /// [`connect`](Self::connect) and in each reconnection.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").connect_timeout(Duration::from_secs(5));
-    /// # drop(builder);
-    /// ```
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// The codec values are stored with ([`Postcard`](crate::codec::Postcard) unless set). Every
-    /// instance that shares the entries must use the same one: a value of another codec reads as
-    /// a miss.
-    ///
-    /// ```
-    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").codec(cache_runtime::codec::Postcard);
-    /// # drop(builder);
-    /// ```
-    pub fn codec(mut self, codec: impl Codec) -> Self {
-        self.codec = Arc::new(codec);
-        self
-    }
-
-    /// The circuit breaker: it opens after `threshold` consecutive failures (at least 1), skips
-    /// Redis for `min_backoff`, then lets one call probe it; each failed probe doubles the wait,
-    /// up to `max_backoff`. Unless set: 3 failures, 1 s, 30 s.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0")
-    ///     .circuit_breaker(5, Duration::from_millis(500), Duration::from_secs(10));
-    /// # drop(builder);
-    /// ```
-    pub fn circuit_breaker(mut self, threshold: u32, min_backoff: Duration, max_backoff: Duration) -> Self {
-        self.breaker =
-            BreakerConfig { threshold: threshold.max(1), min_backoff, max_backoff: max_backoff.max(min_backoff) };
-        self
-    }
-
-    /// A root certificate (PEM) to check a `rediss://` server against, in place of the webpki
-    /// roots: for servers whose certificate a private authority signed.
-    ///
-    /// ```no_run
-    /// let pem = std::fs::read("/etc/redis/ca.pem")?;
-    /// let builder = cache_runtime::RedisProvider::builder("rediss://cache.internal:6380/0").tls_root_certificate(pem);
-    /// # drop(builder);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.tls_root_certificate = Some(pem.into());
-        self
-    }
-
-    /// The URL with its password masked.
-    fn masked_url(&self) -> String {
-        url::mask_password(&self.url)
-    }
-
-    /// The redis-rs client; a URL it cannot read is a [`CacheError::Config`].
-    fn client(&self) -> Result<Client, CacheError> {
-        let config_error = |error: RedisError| CacheError::Config {
-            message: format!("the Redis URL `{}` is invalid: {error}", self.masked_url()),
-        };
-        let client = match &self.tls_root_certificate {
-            None => Client::open(self.url.as_str()).map_err(config_error)?,
-            Some(pem) => {
-                let certificates = ::redis::TlsCertificates { client_tls: None, root_cert: Some(pem.clone()) };
-                Client::build_with_tls(self.url.as_str(), certificates).map_err(config_error)?
-            }
-        };
-        if matches!(client.get_connection_info().addr(), ::redis::ConnectionAddr::TcpTls { .. }) {
-            install_crypto_provider();
-        }
-        Ok(client)
-    }
-
-    /// Connects, and fails if Redis does not answer within the connect timeout: a
-    /// [`CacheError::Config`] for a URL that cannot be read, [`CacheError::Connection`] or
-    /// [`CacheError::Timeout`] otherwise. Afterwards the provider reconnects by itself.
-    ///
-    /// [`init_from_env`](crate::init_from_env) is the variant that starts on memory and switches
-    /// to Redis when it answers.
-    ///
-    /// ```no_run
-    /// # #[tokio::main] async fn main() -> Result<(), cache_runtime::CacheError> {
-    /// let redis = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").connect().await?;
-    /// cache_runtime::set_default(redis);
-    /// # Ok(()) }
-    /// ```
-    pub async fn connect(self) -> Result<RedisProvider, CacheError> {
-        let client = self.client()?;
-        let url: Arc<str> = Arc::from(self.masked_url());
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            // The operation timeout and the breaker pace the attempts: a reconnection only
-            // retries twice, quickly, so that a probe finds out soon.
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500))
-            .set_response_timeout(None);
-        let connection = match tokio::time::timeout(
-            self.connect_timeout,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(error)) => {
-                return Err(CacheError::Connection { message: format!("redis at {url}: {error}") });
-            }
-            Err(_) => return Err(CacheError::Timeout { operation: "connect", after: self.connect_timeout }),
-        };
-        let prefix_glob = url::escape_glob(&self.prefix);
-        Ok(RedisProvider {
-            inner: Arc::new(Inner {
-                connection,
-                breaker: Breaker::new(self.breaker, Arc::clone(&url), self.op_timeout),
-                url,
-                prefix: self.prefix,
-                prefix_glob,
-                op_timeout: self.op_timeout,
-                codec: self.codec,
-                counters: StatsCounters::default(),
-            }),
-        })
-    }
-}
-
-/// redis-rs builds its TLS configuration with rustls' process-wide crypto provider: install ring
-/// unless the application installed one.
-fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race against another installer is fine: one provider is in place either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
-impl fmt::Debug for RedisProviderBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisProviderBuilder")
-            .field("url", &self.masked_url())
-            .field("prefix", &self.prefix)
-            .field("op_timeout", &self.op_timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("codec", &self.codec.name())
-            .field("breaker", &self.breaker)
-            .field("tls_root_certificate", &self.tls_root_certificate.as_ref().map(|_| "<set>"))
-            .finish()
-    }
 }
 
 impl fmt::Debug for RedisProvider {
@@ -611,11 +426,21 @@ impl CacheProvider for RedisProvider {
         Box::pin(async move {
             let bytes = value.to_bytes(self.inner.codec.as_ref())?;
             let full = self.full_key(key);
-            let millis = ttl.as_millis().clamp(1, MAX_TTL_MS) as u64;
+            let (millis, lease, channel) = (ttl_millis(ttl), self.lease_key(key), &self.inner.channel);
             let kind = self
                 .run("set", |mut connection| {
-                    let (full, bytes) = (&full, &bytes);
-                    async move { SET_SCRIPT.key(full).arg(bytes).arg(millis).invoke_async::<String>(&mut connection).await }
+                    let (full, bytes, lease) = (&full, &bytes, &lease);
+                    async move {
+                        scripts::SET
+                            .key(full)
+                            .key(lease)
+                            .arg(bytes)
+                            .arg(millis)
+                            .arg(channel)
+                            .arg(key)
+                            .invoke_async::<String>(&mut connection)
+                            .await
+                    }
                 })
                 .await?
                 .map_err(|error| self.replied(error))?;
@@ -644,7 +469,7 @@ impl CacheProvider for RedisProvider {
                 "string" => Ok(true),
                 "none" => Ok(false),
                 _ => {
-                    self.unusable("exists", key, &Self::foreign(key));
+                    observe::unusable(&self.inner.counters, "redis", "exists", key, &Self::foreign(key));
                     Ok(false)
                 }
             }
@@ -652,7 +477,7 @@ impl CacheProvider for RedisProvider {
     }
 
     fn clear(&self) -> ProviderFuture<'_, u64> {
-        Box::pin(async move { self.delete_matching(&format!("{}*", self.inner.prefix_glob)).await })
+        Box::pin(self.delete_matching("*"))
     }
 
     fn clear_pattern<'a>(&'a self, pattern: &'a Pattern) -> ProviderFuture<'a, u64> {
@@ -660,7 +485,7 @@ impl CacheProvider for RedisProvider {
             if let Some(key) = pattern.as_literal() {
                 return Ok(u64::from(self.delete_one(&key).await?));
             }
-            self.delete_matching(&format!("{}{}", self.inner.prefix_glob, pattern.as_str())).await
+            self.delete_matching(pattern.as_str()).await
         })
     }
 

@@ -1,16 +1,22 @@
 //! The global providers: the default one, named ones, and the per-task override.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::flight::StoreId;
+use crate::error::CacheError;
+use crate::memory::MemoryProvider;
 use crate::observe::SiteCounters;
-use crate::{CacheError, CacheProvider, CacheStats, MemoryProvider};
+use crate::provider::CacheProvider;
+#[cfg(feature = "redis")]
+use crate::redis::RedisProvider;
+use crate::stats::{CacheStats, StoreId};
 
 /// The name under which the default provider is known, in `#[cached(provider = ..)]` and labels.
 pub const DEFAULT: &str = "default";
@@ -19,16 +25,69 @@ pub const DEFAULT: &str = "default";
 pub(crate) struct Slot {
     pub(crate) name: Arc<str>,
     pub(crate) provider: Arc<dyn CacheProvider>,
+    /// The built-in store behind the provider, found once when it was registered.
+    pub(crate) backend: Backend,
     /// Which store the provider is a handle on, for single-flight.
     pub(crate) store: StoreId,
-    /// The counter handles of the cache-aside calls on this provider.
+    /// How long a call waits for another caller's computation before it computes itself.
+    pub(crate) max_wait: Duration,
+    /// The metric handles of the cache-aside calls on this provider.
     pub(crate) aside_counters: OnceLock<SiteCounters>,
 }
 
+/// The built-in stores the runtime reads without boxing a future, or coordinates across
+/// processes; every other store is reached through the trait alone.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Memory(MemoryProvider),
+    #[cfg(feature = "redis")]
+    Redis(RedisProvider),
+    Other,
+}
+
+impl Backend {
+    fn of<P: CacheProvider>(provider: &P) -> Backend {
+        let any: &dyn Any = provider;
+        if let Some(memory) = any.downcast_ref::<MemoryProvider>() {
+            return Backend::Memory(memory.clone());
+        }
+        if let Some(memory) = any.downcast_ref::<Arc<MemoryProvider>>() {
+            return Backend::Memory(MemoryProvider::clone(memory));
+        }
+        #[cfg(feature = "redis")]
+        {
+            if let Some(redis) = any.downcast_ref::<RedisProvider>() {
+                return Backend::Redis(redis.clone());
+            }
+            if let Some(redis) = any.downcast_ref::<Arc<RedisProvider>>() {
+                return Backend::Redis(RedisProvider::clone(redis));
+            }
+        }
+        Backend::Other
+    }
+
+    fn max_wait(&self) -> Duration {
+        match self {
+            Backend::Memory(memory) => memory.max_wait(),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.max_wait(),
+            Backend::Other => MemoryProvider::DEFAULT_MAX_WAIT,
+        }
+    }
+}
+
 impl Slot {
-    fn new(name: &str, provider: Arc<dyn CacheProvider>) -> Arc<Slot> {
-        let store = provider.counters() as *const _ as StoreId;
-        Arc::new(Slot { name: Arc::from(name), provider, store, aside_counters: OnceLock::new() })
+    fn new<P: CacheProvider>(name: &str, provider: P) -> Arc<Slot> {
+        let backend = Backend::of(&provider);
+        let store = provider.counters().store();
+        Arc::new(Slot {
+            name: Arc::from(name),
+            max_wait: backend.max_wait(),
+            backend,
+            provider: Arc::new(provider),
+            store,
+            aside_counters: OnceLock::new(),
+        })
     }
 
     /// The same provider under the same name, behind a new `Arc`.
@@ -36,7 +95,9 @@ impl Slot {
         Arc::new(Slot {
             name: Arc::clone(&self.name),
             provider: Arc::clone(&self.provider),
+            backend: self.backend.clone(),
             store: self.store,
+            max_wait: self.max_wait,
             aside_counters: OnceLock::new(),
         })
     }
@@ -48,7 +109,7 @@ struct Registry {
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
-    default: ArcSwap::new(Slot::new(DEFAULT, Arc::new(MemoryProvider::new()))),
+    default: ArcSwap::new(Slot::new(DEFAULT, MemoryProvider::new())),
     named: ArcSwap::default(),
 });
 
@@ -75,25 +136,14 @@ thread_local! {
         RefCell::new(LocalSlots { generation: u64::MAX, default: None, named: HashMap::new() });
 }
 
-/// The registered slot of `name`, from this thread's copies.
+/// The slot registered as `name` (not the default), from this thread's copies.
 fn registered(name: &str) -> Option<Arc<Slot>> {
-    let global = || {
-        if name == DEFAULT {
-            Some(REGISTRY.default.load_full())
-        } else {
-            REGISTRY.named.load().get(name).cloned()
-        }
-    };
     let generation = GENERATION.load(Ordering::Acquire);
     LOCAL
         .try_with(|local| {
             let mut local = local.borrow_mut();
             if local.generation != generation {
                 *local = LocalSlots { generation, default: None, named: HashMap::new() };
-            }
-            if name == DEFAULT {
-                let slot = local.default.get_or_insert_with(|| REGISTRY.default.load().copy());
-                return Some(Arc::clone(slot));
             }
             if let Some(slot) = local.named.get(name) {
                 return Some(Arc::clone(slot));
@@ -103,13 +153,13 @@ fn registered(name: &str) -> Option<Arc<Slot>> {
             Some(slot)
         })
         // While the thread shuts down its locals are gone: read the registry itself.
-        .unwrap_or_else(|_| global())
+        .unwrap_or_else(|_| REGISTRY.named.load().get(name).cloned())
 }
 
 /// Makes `provider` the default: every call that names no provider uses it from now on.
 ///
 /// With nothing set, the default is a [`MemoryProvider`] of
-/// [`DEFAULT_CAPACITY`](crate::memory::DEFAULT_CAPACITY) entries. Calling it again replaces the
+/// [`DEFAULT_CAPACITY`](MemoryProvider::DEFAULT_CAPACITY) entries. Calling it again replaces the
 /// provider; calls already running finish on the old one.
 ///
 /// ```
@@ -118,22 +168,18 @@ fn registered(name: &str) -> Option<Arc<Slot>> {
 /// cache_runtime::set_default(MemoryProvider::builder().max_capacity(10_000).build());
 /// ```
 pub fn set_default<P: CacheProvider>(provider: P) {
-    set_default_arc(Arc::new(provider));
-}
-
-pub(crate) fn set_default_arc(provider: Arc<dyn CacheProvider>) {
     REGISTRY.default.store(Slot::new(DEFAULT, provider));
     GENERATION.fetch_add(1, Ordering::Release);
 }
 
-/// Makes `provider` the default only if the default is still `expected`; true when it did. The
-/// check and the swap are one atomic step, so a `set_default` in between is never undone.
+/// Makes `provider` the default only if the default is still the store `expected`; true when it
+/// did. The check and the swap are one atomic step, so a `set_default` in between is never undone.
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-pub(crate) fn replace_default_if(expected: &Arc<dyn CacheProvider>, provider: Arc<dyn CacheProvider>) -> bool {
+pub(crate) fn replace_default_if<P: CacheProvider>(expected: StoreId, provider: P) -> bool {
     let new = Slot::new(DEFAULT, provider);
     let mut replaced = false;
     REGISTRY.default.rcu(|current| {
-        replaced = std::ptr::addr_eq(Arc::as_ptr(&current.provider), Arc::as_ptr(expected));
+        replaced = current.store == expected;
         if replaced {
             Arc::clone(&new)
         } else {
@@ -157,7 +203,7 @@ pub fn register<P: CacheProvider>(name: &str, provider: P) {
     if name == DEFAULT {
         return set_default(provider);
     }
-    let slot = Slot::new(name, Arc::new(provider));
+    let slot = Slot::new(name, provider);
     REGISTRY.named.rcu(|named| {
         let mut named = HashMap::clone(named);
         named.insert(name.to_owned(), Arc::clone(&slot));
@@ -183,7 +229,7 @@ pub fn register<P: CacheProvider>(name: &str, provider: P) {
 /// # }
 /// ```
 pub async fn with_provider<P: CacheProvider, F: Future>(provider: P, future: F) -> F::Output {
-    OVERRIDE.scope(Slot::new(DEFAULT, Arc::new(provider)), future).await
+    OVERRIDE.scope(Slot::new(DEFAULT, provider), future).await
 }
 
 /// The slot that serves `name` for the current task, if any.
@@ -195,7 +241,21 @@ pub(crate) fn slot(name: &str) -> Result<Arc<Slot>, CacheError> {
 }
 
 pub(crate) fn default_slot() -> Arc<Slot> {
-    OVERRIDE.try_with(Arc::clone).ok().or_else(|| registered(DEFAULT)).expect("the default slot always exists")
+    OVERRIDE.try_with(Arc::clone).unwrap_or_else(|_| local_default())
+}
+
+/// This thread's copy of the registered default (the registry's own while the thread shuts down).
+fn local_default() -> Arc<Slot> {
+    let generation = GENERATION.load(Ordering::Acquire);
+    LOCAL
+        .try_with(|local| {
+            let mut local = local.borrow_mut();
+            if local.generation != generation {
+                *local = LocalSlots { generation, default: None, named: HashMap::new() };
+            }
+            Arc::clone(local.default.get_or_insert_with(|| REGISTRY.default.load().copy()))
+        })
+        .unwrap_or_else(|_| REGISTRY.default.load_full())
 }
 
 /// The counters of the default provider (or of the one [`with_provider`] put in its place).

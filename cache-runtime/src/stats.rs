@@ -15,8 +15,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 pub struct CacheStats {
     /// Reads that found a usable value.
     pub hits: u64,
-    /// Reads that found nothing (or something that could not be used).
+    /// Calls that ran the body for lack of a usable entry (an empty store, an entry that could not
+    /// be used, a store that failed).
     pub misses: u64,
+    /// Calls that found no entry and received the value another caller was computing for the same
+    /// key (single-flight), without running the body.
+    pub joined: u64,
     /// Values stored.
     pub sets: u64,
     /// Entries removed by `delete`, `clear`, `clear_pattern` and the invalidation helpers.
@@ -30,7 +34,8 @@ pub struct CacheStats {
 }
 
 impl CacheStats {
-    /// Hits over reads, between 0.0 and 1.0; 0.0 before the first read.
+    /// Hits over reads, between 0.0 and 1.0; 0.0 before the first read. A call that joined
+    /// another's computation counts as a read that did not hit.
     ///
     /// ```
     /// let mut stats = cache_runtime::CacheStats::default();
@@ -39,7 +44,7 @@ impl CacheStats {
     /// assert_eq!(stats.hit_rate(), 0.75);
     /// ```
     pub fn hit_rate(&self) -> f64 {
-        let reads = self.hits + self.misses;
+        let reads = self.hits + self.misses + self.joined;
         if reads == 0 {
             0.0
         } else {
@@ -65,7 +70,15 @@ impl CacheStats {
 /// ```
 pub struct StatsCounters {
     stripes: Box<[Stripe]>,
+    store: StoreId,
 }
+
+/// Identifies one store: every handle on it returns the same [`StatsCounters`], and each
+/// `StatsCounters` gets an id of its own when it is made, never reused (an address could be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct StoreId(u64);
+
+static NEXT_STORE: AtomicU64 = AtomicU64::new(1);
 
 const STRIPES: usize = 16;
 
@@ -75,6 +88,7 @@ const STRIPES: usize = 16;
 struct Stripe {
     hits: AtomicU64,
     misses: AtomicU64,
+    joined: AtomicU64,
     sets: AtomicU64,
     deletes: AtomicU64,
     evictions: AtomicU64,
@@ -91,7 +105,10 @@ thread_local! {
 
 impl Default for StatsCounters {
     fn default() -> Self {
-        StatsCounters { stripes: (0..STRIPES).map(|_| Stripe::default()).collect() }
+        StatsCounters {
+            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            store: StoreId(NEXT_STORE.fetch_add(1, Relaxed)),
+        }
     }
 }
 
@@ -110,9 +127,17 @@ impl StatsCounters {
     pub fn record_hit(&self) {
         self.stripe().hits.fetch_add(1, Relaxed);
     }
-    /// Counts a read that found nothing usable.
+    /// Counts a call that ran the body for lack of a usable entry.
     pub fn record_miss(&self) {
         self.stripe().misses.fetch_add(1, Relaxed);
+    }
+    /// Counts a call that received another caller's value.
+    pub fn record_joined(&self) {
+        self.stripe().joined.fetch_add(1, Relaxed);
+    }
+    /// The store these counters belong to.
+    pub(crate) fn store(&self) -> StoreId {
+        self.store
     }
     /// Counts a stored value.
     pub fn record_set(&self) {
@@ -140,6 +165,7 @@ impl StatsCounters {
         CacheStats {
             hits: sum(|s| &s.hits),
             misses: sum(|s| &s.misses),
+            joined: sum(|s| &s.joined),
             sets: sum(|s| &s.sets),
             deletes: sum(|s| &s.deletes),
             evictions: sum(|s| &s.evictions),

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::observe::{notice, Notice};
+
 /// When the breaker opens and how long it waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BreakerConfig {
@@ -125,7 +127,7 @@ impl Breaker {
             return Err(state.until - now);
         }
         state.probing = true;
-        tracing::debug!(target: "cache_runtime", provider = "redis", "[CACHE CIRCUIT] probing redis at {}", self.target);
+        notice(Notice::CircuitProbing { target: &self.target });
         Ok(Permit { breaker: self, probe: true, settled: false })
     }
 
@@ -156,13 +158,7 @@ impl Breaker {
             self.open.store(false, Ordering::Release);
             state.probing = false;
             state.backoff = self.config.min_backoff;
-            tracing::info!(
-                target: "cache_runtime",
-                provider = "redis",
-                "[CACHE CIRCUIT] redis at {} answers again after {:.1}s: circuit closed, caching in redis",
-                self.target,
-                state.since.elapsed().as_secs_f64()
-            );
+            notice(Notice::CircuitClosed { target: &self.target, after: state.since.elapsed() });
         }
     }
 
@@ -175,7 +171,7 @@ impl Breaker {
                     state.probing = false;
                     state.backoff = (state.backoff * 2).min(self.config.max_backoff);
                     state.until = Instant::now() + state.backoff;
-                    tracing::debug!(target: "cache_runtime", provider = "redis", "[CACHE CIRCUIT] redis at {} still fails: next probe in {:?}", self.target, state.backoff);
+                    notice(Notice::CircuitStillFailing { target: &self.target, backoff: state.backoff });
                 }
                 return;
             }
@@ -197,13 +193,7 @@ impl Breaker {
         };
         self.failures.store(0, Ordering::Relaxed);
         self.open.store(true, Ordering::Release);
-        tracing::warn!(
-            target: "cache_runtime",
-            provider = "redis",
-            "[CACHE CIRCUIT] redis at {} failed {failures} times in a row: circuit open, calls skip redis and run their bodies; probing again in {:?}",
-            self.target,
-            self.config.min_backoff
-        );
+        notice(Notice::CircuitOpened { target: &self.target, failures, backoff: self.config.min_backoff });
     }
 
     fn on_abandoned_probe(&self) {

@@ -1,12 +1,15 @@
 //! `init_from_env` with a Redis URL: Redis if it answers, else memory until it does.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::{url, RedisProvider, RedisProviderBuilder};
-use crate::registry::{default_slot, replace_default_if, set_default_arc};
-use crate::{CacheError, CacheProvider, MemoryProvider};
+use crate::registry::{default_slot, replace_default_if, set_default};
+use crate::error::CacheError;
+use crate::memory::MemoryProvider;
+use crate::observe::{notice, Notice, TARGET};
+use crate::provider::CacheProvider;
+use crate::stats::StoreId;
 
 /// The first wait between two attempts of the background reconnection; it doubles up to
 /// [`RETRY_MAX`].
@@ -30,18 +33,18 @@ pub(crate) async fn init_default_with_fallback(url: &str, prefix: Option<&str>) 
     let masked = url::mask_password(url);
     match builder.clone().connect().await {
         Ok(redis) => {
-            crate::set_default(redis);
-            tracing::info!(target: "cache_runtime", provider = "redis", "[CACHE INIT] caching in redis at {masked}");
+            set_default(redis);
+            notice(Notice::Init { message: &format!("caching in redis at {masked}"), warn: false });
         }
         Err(error) => {
-            let fallback: Arc<dyn CacheProvider> = Arc::new(MemoryProvider::new());
-            set_default_arc(Arc::clone(&fallback));
-            tracing::warn!(
-                target: "cache_runtime",
-                provider = "redis",
-                "[CACHE INIT] redis at {masked} does not answer ({error}): caching in memory, and switching to redis as soon as it answers"
-            );
-            tokio::spawn(retry(builder, fallback, generation, masked));
+            let fallback = MemoryProvider::new();
+            let fallback_store = fallback.counters().store();
+            set_default(fallback);
+            notice(Notice::Init {
+                message: &format!("redis at {masked} does not answer ({error}): caching in memory, and switching to redis as soon as it answers"),
+                warn: true,
+            });
+            tokio::spawn(retry(builder, fallback_store, generation, masked));
         }
     }
     Ok(())
@@ -49,32 +52,31 @@ pub(crate) async fn init_default_with_fallback(url: &str, prefix: Option<&str>) 
 
 /// Connects until Redis answers, then puts it in place of `fallback`, unless the default was
 /// changed meanwhile (by `set_default` or another `init_from_env`): then it stops.
-async fn retry(builder: RedisProviderBuilder, fallback: Arc<dyn CacheProvider>, generation: u64, masked: String) {
+async fn retry(builder: RedisProviderBuilder, fallback: StoreId, generation: u64, masked: String) {
     let mut wait = RETRY_MIN;
     loop {
         tokio::time::sleep(wait).await;
-        if !still_in_charge(&fallback, generation) {
-            tracing::debug!(target: "cache_runtime", provider = "redis", "[CACHE INIT] the default provider was replaced: no longer waiting for redis at {masked}");
+        if !still_in_charge(fallback, generation) {
+            tracing::debug!(target: TARGET, provider = "redis", "[CACHE INIT] the default provider was replaced: no longer waiting for redis at {masked}");
             return;
         }
         match builder.clone().connect().await {
             Ok(redis) => {
-                if GENERATION.load(Ordering::SeqCst) == generation && replace_default_if(&fallback, Arc::new(redis)) {
-                    tracing::info!(target: "cache_runtime", provider = "redis", "[CACHE INIT] redis at {masked} answers: caching in redis from now on");
+                if GENERATION.load(Ordering::SeqCst) == generation && replace_default_if(fallback, redis) {
+                    notice(Notice::Init { message: &format!("redis at {masked} answers: caching in redis from now on"), warn: false });
                 }
                 return;
             }
             Err(error) => {
                 wait = (wait * 2).min(RETRY_MAX);
-                tracing::debug!(target: "cache_runtime", provider = "redis", "[CACHE INIT] redis at {masked} still does not answer ({error}); next attempt in {wait:?}");
+                tracing::debug!(target: TARGET, provider = "redis", "[CACHE INIT] redis at {masked} still does not answer ({error}); next attempt in {wait:?}");
             }
         }
     }
 }
 
 /// Whether the default provider is still the fallback this task installed.
-fn still_in_charge(fallback: &Arc<dyn CacheProvider>, generation: u64) -> bool {
+fn still_in_charge(fallback: StoreId, generation: u64) -> bool {
     // A spawned task has no `with_provider` override: this is the global default.
-    GENERATION.load(Ordering::SeqCst) == generation
-        && std::ptr::addr_eq(Arc::as_ptr(&default_slot().provider), Arc::as_ptr(fallback))
+    GENERATION.load(Ordering::SeqCst) == generation && default_slot().store == fallback
 }

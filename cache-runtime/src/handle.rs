@@ -1,16 +1,22 @@
-//! Cache-aside calls, for code that reads and writes the cache without the macro.
+//! The [`Cache`] handle and the cache-aside calls, for code that reads and writes the cache
+//! without the macro.
 //!
 //! Keys are used verbatim: `get("user:1")` reads what `#[cached(key = "user:{id}")]` stored for
-//! `id = 1`. Build keys from untrusted input with [`key::escape`](crate::key::escape).
+//! `id = 1`. Build keys from untrusted input with [`key::escape`](crate::key::escape). Writes and
+//! removals win over computations in flight, as `<fn>_invalidate` does (see
+//! [`flight`](crate::flight)).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::call::read;
+use crate::call::{read, Read};
+use crate::error::CacheError;
+use crate::flight::{Scope, FLIGHTS};
 use crate::key::Pattern;
-use crate::observe::{self, Origin};
+use crate::observe::Origin;
 use crate::registry::{self, Slot};
-use crate::{CacheError, CacheStats, CacheValue, CachedValue};
+use crate::stats::CacheStats;
+use crate::value::{CacheValue, CachedValue};
 
 /// A handle on one registered provider with typed calls; [`cache`] and [`named`] give one.
 ///
@@ -35,7 +41,12 @@ const ASIDE: &str = "cache_aside";
 
 impl Cache {
     fn origin(&self) -> Origin<'_> {
-        Origin { function: ASIDE, provider: &self.slot.name, site_counters: Some(&self.slot.aside_counters) }
+        Origin {
+            function: ASIDE,
+            provider: &self.slot.name,
+            counters: self.slot.provider.counters(),
+            handles: Some(&self.slot.aside_counters),
+        }
     }
 
     /// The registered name of the provider (`"default"` for the default one).
@@ -46,33 +57,37 @@ impl Cache {
     /// The value under `key`, or `None`. A value that does not decode as a `T` is a miss (counted
     /// and logged); an unreachable store is an error.
     pub async fn get<T: CacheValue>(&self, key: &str) -> Result<Option<T>, CacheError> {
-        read::<T>(&self.origin(), &self.slot, key).await
+        let origin = self.origin();
+        let found = read::<T>(&origin, &self.slot, key).await;
+        if !matches!(found, Read::Hit(_)) {
+            origin.miss(key);
+        }
+        match found {
+            Read::Hit(value) => Ok(Some(value)),
+            Read::Empty | Read::Unusable => Ok(None),
+            Read::Failed(error) => Err(error),
+        }
     }
 
-    /// Stores a clone of `value` under `key` for `ttl`. A `ttl` of zero stores nothing.
+    /// Stores a clone of `value` under `key` for `ttl`. A `ttl` of zero stores nothing. A
+    /// computation of `key` in flight stores nothing over it.
     pub async fn set<T: CacheValue>(&self, key: &str, value: &T, ttl: Duration) -> Result<(), CacheError> {
         if ttl.is_zero() {
             return Ok(());
         }
-        let provider = &self.slot.provider;
-        match provider.set(key, CachedValue::new(value.clone()), ttl).await {
-            Ok(()) => {
-                provider.counters().record_set();
-                observe::store(&self.origin(), key, ttl);
-                Ok(())
-            }
-            Err(error) => {
-                provider.counters().record_error();
-                observe::error(&self.origin(), "set", key, &error);
-                Err(error)
-            }
-        }
+        FLIGHTS.void(self.slot.store, &Scope::Key(key), self.slot.max_wait).await;
+        let stored = self.slot.provider.set(key, CachedValue::new(value.clone()), ttl).await;
+        self.counted("set", key, stored)?;
+        self.origin().stored(key, ttl);
+        Ok(())
     }
 
-    /// Removes `key`; true when it held a live entry.
+    /// Removes `key`; true when it held a live entry. A computation of `key` in flight stores
+    /// nothing after it.
     pub async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        FLIGHTS.void(self.slot.store, &Scope::Key(key), self.slot.max_wait).await;
         let removed = self.counted("delete", key, self.slot.provider.delete(key).await)?;
-        self.removed(key, u64::from(removed));
+        self.origin().removed(key, u64::from(removed));
         Ok(removed)
     }
 
@@ -82,18 +97,22 @@ impl Cache {
     }
 
     /// Removes the entries whose keys match the glob `pattern` (`*`, `?`, `[..]`, `\` escapes);
-    /// returns how many. A malformed pattern is a [`CacheError::BadPattern`].
+    /// returns how many. A malformed pattern is a [`CacheError::BadPattern`]. Computations in
+    /// flight of keys it matches store nothing after it.
     pub async fn clear_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
-        let parsed = Pattern::parse(pattern)?;
+        let parsed = self.counted("clear_pattern", pattern, Pattern::parse(pattern))?;
+        FLIGHTS.void(self.slot.store, &Scope::Pattern(&parsed), self.slot.max_wait).await;
         let removed = self.counted("clear_pattern", pattern, self.slot.provider.clear_pattern(&parsed).await)?;
-        self.removed(pattern, removed);
+        self.origin().removed(pattern, removed);
         Ok(removed)
     }
 
-    /// Removes every entry of this provider; returns how many.
+    /// Removes every entry of this provider; returns how many. Computations in flight store
+    /// nothing after it.
     pub async fn clear(&self) -> Result<u64, CacheError> {
+        FLIGHTS.void(self.slot.store, &Scope::All, self.slot.max_wait).await;
         let removed = self.counted("clear", "*", self.slot.provider.clear().await)?;
-        self.removed("*", removed);
+        self.origin().removed("*", removed);
         Ok(removed)
     }
 
@@ -104,15 +123,9 @@ impl Cache {
 
     fn counted<T>(&self, operation: &'static str, key: &str, result: Result<T, CacheError>) -> Result<T, CacheError> {
         if let Err(error) = &result {
-            self.slot.provider.counters().record_error();
-            observe::error(&self.origin(), operation, key, error);
+            self.origin().failed(operation, key, error);
         }
         result
-    }
-
-    fn removed(&self, what: &str, removed: u64) {
-        self.slot.provider.counters().record_deletes(removed);
-        observe::invalidate(&self.origin(), what, removed);
     }
 }
 

@@ -1,0 +1,299 @@
+//! The builder of a [`RedisProvider`]: URL, prefix, timeouts, codec, breaker, TLS, leases.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisError};
+
+use super::breaker::{Breaker, BreakerConfig};
+use super::notify::Notifier;
+use super::{url, Inner, RedisProvider};
+use crate::codec::{self, Codec};
+use crate::error::CacheError;
+use crate::stats::StatsCounters;
+
+/// Builds a [`RedisProvider`]: [`RedisProvider::builder`] gives one.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// # #[tokio::main] async fn main() -> Result<(), cache_runtime::CacheError> {
+/// let redis = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0")
+///     .prefix("myapp:")
+///     .op_timeout(Duration::from_millis(100))
+///     .connect_timeout(Duration::from_secs(1))
+///     .circuit_breaker(5, Duration::from_millis(500), Duration::from_secs(10))
+///     .connect()
+///     .await?;
+/// # drop(redis); Ok(()) }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct RedisProviderBuilder {
+    url: String,
+    prefix: String,
+    op_timeout: Duration,
+    connect_timeout: Duration,
+    codec: Arc<dyn Codec>,
+    breaker: BreakerConfig,
+    tls_root_certificate: Option<Vec<u8>>,
+    lease: Duration,
+    max_wait: Duration,
+    fleet_waits: bool,
+}
+
+impl RedisProviderBuilder {
+    pub(super) fn new(url: String) -> Self {
+        RedisProviderBuilder {
+            url,
+            prefix: String::new(),
+            op_timeout: RedisProvider::DEFAULT_OP_TIMEOUT,
+            connect_timeout: RedisProvider::DEFAULT_CONNECT_TIMEOUT,
+            codec: codec::default_codec(),
+            breaker: BreakerConfig::default(),
+            tls_root_certificate: None,
+            lease: RedisProvider::DEFAULT_LEASE,
+            max_wait: RedisProvider::DEFAULT_MAX_WAIT,
+            fleet_waits: true,
+        }
+    }
+
+    /// Put in front of every key: with `"myapp:"`, the key `user:1` is stored as `myapp:user:1`.
+    /// [`clear`](crate::CacheProvider::clear) removes only the keys under it, and
+    /// [`clear_pattern`](crate::CacheProvider::clear_pattern) matches below it. Empty unless set:
+    /// then `clear` removes every string key of the database, so give each application on a
+    /// server its own prefix (or its own database, `redis://host/3`).
+    ///
+    /// ```
+    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").prefix("myapp:");
+    /// # drop(builder);
+    /// ```
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one operation may take before it gives up with [`CacheError::Timeout`]
+    /// ([`RedisProvider::DEFAULT_OP_TIMEOUT`] unless set). A cached call whose read times out runs its body.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").op_timeout(Duration::from_millis(50));
+    /// # drop(builder);
+    /// ```
+    pub fn op_timeout(mut self, timeout: Duration) -> Self {
+        self.op_timeout = timeout;
+        self
+    }
+
+    /// How long one attempt to connect may take ([`RedisProvider::DEFAULT_CONNECT_TIMEOUT`] unless set), in
+    /// [`connect`](Self::connect) and in each reconnection.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").connect_timeout(Duration::from_secs(5));
+    /// # drop(builder);
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The codec values are stored with ([`Postcard`](crate::codec::Postcard) unless set). Every
+    /// instance that shares the entries must use the same one: a value of another codec reads as
+    /// a miss.
+    ///
+    /// ```
+    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").codec(cache_runtime::codec::Postcard);
+    /// # drop(builder);
+    /// ```
+    pub fn codec(mut self, codec: impl Codec) -> Self {
+        self.codec = Arc::new(codec);
+        self
+    }
+
+    /// The circuit breaker: it opens after `threshold` consecutive failures (at least 1), skips
+    /// Redis for `min_backoff`, then lets one call probe it; each failed probe doubles the wait,
+    /// up to `max_backoff`. Unless set: 3 failures, 1 s, 30 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0")
+    ///     .circuit_breaker(5, Duration::from_millis(500), Duration::from_secs(10));
+    /// # drop(builder);
+    /// ```
+    pub fn circuit_breaker(mut self, threshold: u32, min_backoff: Duration, max_backoff: Duration) -> Self {
+        self.breaker =
+            BreakerConfig { threshold: threshold.max(1), min_backoff, max_backoff: max_backoff.max(min_backoff) };
+        self
+    }
+
+    /// A root certificate (PEM) to check a `rediss://` server against, in place of the webpki
+    /// roots: for servers whose certificate a private authority signed.
+    ///
+    /// ```no_run
+    /// let pem = std::fs::read("/etc/redis/ca.pem")?;
+    /// let builder = cache_runtime::RedisProvider::builder("rediss://cache.internal:6380/0").tls_root_certificate(pem);
+    /// # drop(builder);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root_certificate = Some(pem.into());
+        self
+    }
+
+    /// How long the lease of a cold key lasts ([`RedisProvider::DEFAULT_LEASE`] unless set).
+    ///
+    /// The instance that computes a cold key holds a lease on it in Redis; callers on the other
+    /// instances wait for its value instead of computing too. The holder renews the lease every
+    /// third of this while its body runs and gives it up when the body ends. If its process
+    /// dies, the lease runs out after at most this long and one waiter takes over: shorter means
+    /// a faster take-over, longer means fewer renewals.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").lease(Duration::from_secs(10));
+    /// # drop(builder);
+    /// ```
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How long a call waits for another caller's computation of its key, on this instance or
+    /// another, before it computes itself ([`RedisProvider::DEFAULT_MAX_WAIT`] unless set). A
+    /// wait that runs out is logged and counted as an error of kind `wait_timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").max_wait(Duration::from_secs(60));
+    /// # drop(builder);
+    /// ```
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+
+    /// Whether callers wait for a computation running on another instance (`true` unless set).
+    /// With `false`, concurrent cold calls on different instances each run the body; the one
+    /// holding the lease stores its value. Single-flight within one process holds either way,
+    /// and so does the rule that an invalidation wins.
+    ///
+    /// ```
+    /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").fleet_single_flight(false);
+    /// # drop(builder);
+    /// ```
+    pub fn fleet_single_flight(mut self, on: bool) -> Self {
+        self.fleet_waits = on;
+        self
+    }
+
+    /// The URL with its password masked.
+    pub(super) fn masked_url(&self) -> String {
+        url::mask_password(&self.url)
+    }
+
+    /// The redis-rs client; a URL it cannot read is a [`CacheError::Config`].
+    pub(super) fn client(&self) -> Result<Client, CacheError> {
+        let config_error = |error: RedisError| CacheError::Config {
+            message: format!("the Redis URL `{}` is invalid: {error}", self.masked_url()),
+        };
+        let client = match &self.tls_root_certificate {
+            None => Client::open(self.url.as_str()).map_err(config_error)?,
+            Some(pem) => {
+                let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(pem.clone()) };
+                Client::build_with_tls(self.url.as_str(), certificates).map_err(config_error)?
+            }
+        };
+        if matches!(client.get_connection_info().addr(), redis::ConnectionAddr::TcpTls { .. }) {
+            install_crypto_provider();
+        }
+        Ok(client)
+    }
+
+    /// Connects, and fails if Redis does not answer within the connect timeout: a
+    /// [`CacheError::Config`] for a URL that cannot be read, [`CacheError::Connection`] or
+    /// [`CacheError::Timeout`] otherwise. Afterwards the provider reconnects by itself.
+    ///
+    /// [`init_from_env`](crate::init_from_env) is the variant that starts on memory and switches
+    /// to Redis when it answers.
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> Result<(), cache_runtime::CacheError> {
+    /// let redis = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").connect().await?;
+    /// cache_runtime::set_default(redis);
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(self) -> Result<RedisProvider, CacheError> {
+        let client = self.client()?;
+        let url: Arc<str> = Arc::from(self.masked_url());
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            // The operation timeout and the breaker pace the attempts: a reconnection only
+            // retries twice, quickly, so that a probe finds out soon.
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500))
+            .set_response_timeout(None);
+        let connection = match tokio::time::timeout(
+            self.connect_timeout,
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(error)) => {
+                return Err(CacheError::Connection { message: format!("redis at {url}: {error}") });
+            }
+            Err(_) => return Err(CacheError::Timeout { operation: "connect", after: self.connect_timeout }),
+        };
+        let prefix_glob = url::escape_glob(&self.prefix);
+        let channel = format!("{}{}", self.prefix, super::CHANNEL);
+        Ok(RedisProvider {
+            inner: Arc::new(Inner {
+                connection,
+                breaker: Breaker::new(self.breaker, Arc::clone(&url), self.op_timeout),
+                notifier: Notifier::new(client, channel.clone(), self.connect_timeout),
+                channel,
+                url,
+                lease_prefix: format!("{}{}", self.prefix, super::LEASE_INFIX),
+                prefix: self.prefix,
+                prefix_glob,
+                op_timeout: self.op_timeout,
+                codec: self.codec,
+                counters: StatsCounters::default(),
+                lease: self.lease,
+                max_wait: self.max_wait,
+                fleet_waits: self.fleet_waits,
+            }),
+        })
+    }
+}
+
+/// redis-rs builds its TLS configuration with rustls' process-wide crypto provider: install ring
+/// unless the application installed one.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race against another installer is fine: one provider is in place either way.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+impl fmt::Debug for RedisProviderBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisProviderBuilder")
+            .field("url", &self.masked_url())
+            .field("prefix", &self.prefix)
+            .field("op_timeout", &self.op_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("codec", &self.codec.name())
+            .field("breaker", &self.breaker)
+            .field("tls_root_certificate", &self.tls_root_certificate.as_ref().map(|_| "<set>"))
+            .field("lease", &self.lease)
+            .field("max_wait", &self.max_wait)
+            .field("fleet_single_flight", &self.fleet_waits)
+            .finish()
+    }
+}

@@ -1,0 +1,233 @@
+//! Leases in Redis: a cold key is computed once per fleet, and an invalidation on any instance
+//! wins over a computation in flight on any other.
+//!
+//! The lease of key `user:1` is the string `<prefix>__lease:user:1`, holding a token unique to
+//! one computation, set with `NX` and a time to live. The leader stores its value only through a
+//! script that checks its token ([`STORE_LEASED`](super::scripts::STORE_LEASED)); `delete`,
+//! `clear_pattern` and `clear` delete the leases they cover before the entries, so a
+//! computation that started before them stores nothing after them.
+//!
+//! The leader renews its lease while its body runs and gives it up when the body ends without a
+//! value, panics or is dropped; if its process dies the lease runs out. Callers on other
+//! instances wait for the key's message on the provider's channel (see `notify.rs`), looking
+//! again at least every [`POLL`], and take the lease over when it is gone.
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use super::{scripts, RedisProvider};
+use crate::error::CacheError;
+use crate::observe;
+use crate::value::CachedValue;
+
+/// The longest a waiter goes without looking at the lease again, should a message be lost.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Tells this process's tokens from every other's.
+static INSTANCE: LazyLock<u64> = LazyLock::new(|| RandomState::new().hash_one((std::process::id(), std::time::SystemTime::now())));
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(0);
+
+/// What a new leader found in Redis.
+pub(crate) enum Acquired {
+    /// A value another instance stored since the caller read the key.
+    Value(CachedValue),
+    /// The lease: compute, then store under it.
+    Leased(Lease),
+    /// Another instance holds the lease and callers do not wait for it
+    /// ([`fleet_single_flight(false)`](super::RedisProviderBuilder::fleet_single_flight)), or the
+    /// key holds a Redis value that is not ours: compute, and store nothing.
+    Held,
+    /// Another instance held the lease for longer than the wait allows.
+    TimedOut,
+}
+
+/// A computation's lease on a key; dropped without [`RedisProvider::store_leased`], it is given
+/// up (in a task of its own, since a drop cannot wait).
+pub(crate) struct Lease {
+    provider: RedisProvider,
+    key: String,
+    token: String,
+    renewal: AbortHandle,
+    settled: bool,
+}
+
+/// What one attempt found.
+enum Attempt {
+    Value(Vec<u8>),
+    Leased(String),
+    Held,
+    Foreign,
+}
+
+impl RedisProvider {
+    pub(super) fn lease_key(&self, key: &str) -> String {
+        format!("{}{key}", self.inner.lease_prefix)
+    }
+
+    /// Takes the lease of `key` for a new leader, or waits (until `deadline`) for the instance
+    /// that holds it; `look` says to return a value stored meanwhile.
+    pub(crate) async fn acquire(&self, key: &str, mut look: bool, deadline: Instant) -> Result<Acquired, CacheError> {
+        let watch = self.inner.fleet_waits.then(|| self.inner.notifier.watch(key));
+        loop {
+            let woken = watch.as_ref().map(|watch| watch.notified());
+            match self.attempt(key, look).await? {
+                Attempt::Leased(token) => return Ok(Acquired::Leased(Lease::new(self.clone(), key, token))),
+                Attempt::Value(bytes) => match CachedValue::from_vec(bytes, self.inner.codec.clone()) {
+                    Ok(value) => return Ok(Acquired::Value(value)),
+                    Err(error) => {
+                        // Not ours, or not readable: take the lease without looking again.
+                        observe::unusable(&self.inner.counters, "redis", "lease", key, &error);
+                        look = false;
+                        continue;
+                    }
+                },
+                Attempt::Foreign => return Ok(Acquired::Held),
+                Attempt::Held => {}
+            }
+            let Some(woken) = woken else { return Ok(Acquired::Held) };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Acquired::TimedOut);
+            }
+            let _ = tokio::time::timeout(left.min(POLL), woken).await;
+            look = true;
+        }
+    }
+
+    async fn attempt(&self, key: &str, look: bool) -> Result<Attempt, CacheError> {
+        let (entry, lease) = (self.full_key(key), self.lease_key(key));
+        let token = format!("{:016x}:{}", *INSTANCE, NEXT_TOKEN.fetch_add(1, Ordering::Relaxed));
+        let millis = self.inner.lease.as_millis() as u64;
+        let (code, value) = self
+            .run("lease", |mut connection| {
+                let (entry, lease, token) = (&entry, &lease, &token);
+                async move {
+                    scripts::ACQUIRE
+                        .key(entry)
+                        .key(lease)
+                        .arg(token)
+                        .arg(millis)
+                        .arg(if look { "1" } else { "0" })
+                        .invoke_async::<(i64, Option<Vec<u8>>)>(&mut connection)
+                        .await
+                }
+            })
+            .await?
+            .map_err(|error| self.replied(error))?;
+        Ok(match (code, value) {
+            (1, Some(bytes)) => Attempt::Value(bytes),
+            (2, _) => Attempt::Leased(token),
+            (4, _) => Attempt::Foreign,
+            _ => Attempt::Held,
+        })
+    }
+
+    /// Stores `value` under `lease` if no invalidation voided it: `Ok(false)` when one did.
+    pub(crate) async fn store_leased(
+        &self,
+        mut lease: Lease,
+        key: &str,
+        value: &CachedValue,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        let bytes = value.to_bytes(self.inner.codec.as_ref())?;
+        let (entry, lease_key) = (self.full_key(key), self.lease_key(key));
+        let millis = super::ttl_millis(ttl);
+        let channel = &self.inner.channel;
+        let stored = self
+            .run("set", |mut connection| {
+                let (entry, lease_key, bytes, token) = (&entry, &lease_key, &bytes, &lease.token);
+                async move {
+                    scripts::STORE_LEASED
+                        .key(entry)
+                        .key(lease_key)
+                        .arg(token)
+                        .arg(bytes)
+                        .arg(millis)
+                        .arg(channel)
+                        .arg(key)
+                        .invoke_async::<i64>(&mut connection)
+                        .await
+                }
+            })
+            .await?
+            .map_err(|error| self.replied(error))?;
+        // The script gave the lease up whatever it found.
+        lease.settled = true;
+        match stored {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(Self::foreign(key)),
+        }
+    }
+
+    async fn renew(&self, key: &str, token: &str) -> Result<bool, CacheError> {
+        let lease_key = self.lease_key(key);
+        let millis = self.inner.lease.as_millis() as u64;
+        let renewed = self
+            .run("lease", |mut connection| {
+                let lease_key = &lease_key;
+                async move { scripts::RENEW.key(lease_key).arg(token).arg(millis).invoke_async::<i64>(&mut connection).await }
+            })
+            .await?
+            .map_err(|error| self.replied(error))?;
+        Ok(renewed == 1)
+    }
+
+    async fn release(&self, key: &str, token: &str) {
+        let lease_key = self.lease_key(key);
+        let channel = &self.inner.channel;
+        let released = self
+            .run("lease", |mut connection| {
+                let lease_key = &lease_key;
+                async move {
+                    scripts::RELEASE.key(lease_key).arg(token).arg(channel).arg(key).invoke_async::<i64>(&mut connection).await
+                }
+            })
+            .await;
+        if let Err(error) | Ok(Err(error)) = released.map(|reply| reply.map_err(|e| self.replied(e))) {
+            // The lease runs out by itself; waiters take over then.
+            observe::unusable(&self.inner.counters, "redis", "lease", key, &error);
+        }
+    }
+}
+
+impl Lease {
+    fn new(provider: RedisProvider, key: &str, token: String) -> Lease {
+        let period = provider.inner.lease / 3;
+        let renewal = {
+            let (provider, key, token) = (provider.clone(), key.to_owned(), token.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval_at(Instant::now() + period, period);
+                loop {
+                    tick.tick().await;
+                    // A lease that is gone (voided, or run out while Redis was unreachable) is not
+                    // taken again: the store will find out and store nothing.
+                    if let Ok(false) = provider.renew(&key, &token).await {
+                        return;
+                    }
+                }
+            })
+            .abort_handle()
+        };
+        Lease { provider, key: key.to_owned(), token, renewal, settled: false }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renewal.abort();
+        if self.settled {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (provider, key, token) = (self.provider.clone(), std::mem::take(&mut self.key), std::mem::take(&mut self.token));
+            runtime.spawn(async move { provider.release(&key, &token).await });
+        }
+    }
+}

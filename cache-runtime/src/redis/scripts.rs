@@ -1,0 +1,144 @@
+//! The Lua scripts: each runs atomically in Redis, so that no other client slips in between a
+//! check and the write it guards.
+//!
+//! Keys of another Redis type (a list, a hash, ...) at our keys are never overwritten nor
+//! deleted. A lease is a string under its own key (see `lease.rs`); deleting it voids it.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Stores a value unless the key holds another Redis type, and voids the lease of the key (a
+/// computation in flight must not store over a newer value). Strings are replaced whatever they
+/// hold: a string at our key is either our entry or a value that reads as a miss anyway.
+///
+/// KEYS: entry, lease. ARGV: value, ttl in ms, channel, key. Returns the type found.
+pub(super) static SET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'string' or kind == 'none' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+if redis.call('UNLINK', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+return kind
+",
+    )
+});
+
+/// Voids the lease of a key and removes its entry if it is a string: 1 removed, 0 absent, -1
+/// another type (left alone).
+///
+/// KEYS: entry, lease. ARGV: channel, key.
+pub(super) static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('UNLINK', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'string' then return redis.call('UNLINK', KEYS[1]) end
+if kind == 'none' then return 0 end
+return -1
+",
+    )
+});
+
+/// Removes the keys that are strings among a batch found by `SCAN`; returns how many.
+///
+/// KEYS: the batch.
+pub(super) static DELETE_BATCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local removed = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('TYPE', key).ok == 'string' then removed = removed + redis.call('UNLINK', key) end
+end
+return removed
+",
+    )
+});
+
+/// Voids a batch of leases found by `SCAN`, and tells the waiters of each key.
+///
+/// KEYS: the leases. ARGV: channel, length of the lease prefix.
+pub(super) static VOID_BATCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local skip = tonumber(ARGV[2])
+for _, lease in ipairs(KEYS) do
+  if redis.call('TYPE', lease).ok == 'string' then
+    redis.call('UNLINK', lease)
+    redis.call('PUBLISH', ARGV[1], string.sub(lease, skip + 1))
+  end
+end
+return 0
+",
+    )
+});
+
+/// Takes the lease of a cold key, unless a value is there already (with the check on).
+///
+/// KEYS: entry, lease. ARGV: token, lease in ms, check the entry first (`1`) or not.
+/// Returns `{1, value}` (a value is there), `{2}` (leased), `{3}` (another holds the lease),
+/// `{4}` (the key holds another Redis type).
+pub(super) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if ARGV[3] == '1' then
+  local kind = redis.call('TYPE', KEYS[1]).ok
+  if kind == 'string' then return {1, redis.call('GET', KEYS[1])} end
+  if kind ~= 'none' then return {4, false} end
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, false} end
+return {3, false}
+",
+    )
+});
+
+/// Stores a leader's value if its lease is intact, gives the lease up, and tells the waiters.
+///
+/// KEYS: entry, lease. ARGV: token, value, ttl in ms, channel, key. Returns 1 stored, 0 the lease
+/// was voided (nothing stored), -1 the key holds another Redis type (nothing stored).
+pub(super) static STORE_LEASED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('UNLINK', KEYS[2])
+local stored = -1
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'string' or kind == 'none' then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  stored = 1
+end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return stored
+",
+    )
+});
+
+/// Extends a lease its holder still has: 1 extended, 0 lost (voided or expired).
+///
+/// KEYS: lease. ARGV: token, lease in ms.
+pub(super) static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+",
+    )
+});
+
+/// Gives up a lease its holder still has, and tells the waiters so that one takes over.
+///
+/// KEYS: lease. ARGV: token, channel, key.
+pub(super) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('UNLINK', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+",
+    )
+});
