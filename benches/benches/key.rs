@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use cache_runtime::key::KeyBuilder;
+use cache_runtime::__private::KeyBuilder;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 /// `key = "user:{id}"`

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use erased_serde;
 
-use crate::CacheError;
+use crate::error::CacheError;
 
 /// The closure a codec hands its deserializer to; see [`Codec::decode`].
 pub type DecodeVisitor<'v> = dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error> + 'v;

@@ -17,7 +17,7 @@
 
 use std::fmt::{self, Display, Write};
 
-use crate::CacheError;
+use crate::error::CacheError;
 
 /// Escapes one value the way the macro escapes a placeholder.
 ///
@@ -34,7 +34,7 @@ pub fn escape<V: Display + ?Sized>(value: &V) -> String {
     out
 }
 
-fn push_escaped<V: Display + ?Sized>(out: &mut String, value: &V) {
+pub(crate) fn push_escaped<V: Display + ?Sized>(out: &mut String, value: &V) {
     // Writing to a String cannot fail, and `Display` impls that fail are a bug of theirs: what
     // they wrote so far is kept, like `ToString` does.
     let _ = write!(Escaper(out), "{value}");
@@ -72,64 +72,6 @@ impl Write for Escaper<'_> {
 /// Whether a byte stays as it is in an escaped value.
 fn is_plain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
-}
-
-/// Builds a key from literal text and escaped values; the macro's generated code uses it.
-///
-/// ```
-/// use cache_runtime::key::KeyBuilder;
-///
-/// let mut key = KeyBuilder::with_capacity(16);
-/// key.literal("user:");
-/// key.value(&"a b");
-/// assert_eq!(key.finish(), "user:a%20b");
-/// ```
-#[derive(Debug, Default)]
-pub struct KeyBuilder {
-    buf: String,
-}
-
-impl KeyBuilder {
-    /// An empty key with room for `capacity` bytes.
-    pub fn with_capacity(capacity: usize) -> Self {
-        KeyBuilder { buf: String::with_capacity(capacity) }
-    }
-
-    /// Appends text as it is.
-    pub fn literal(&mut self, text: &str) {
-        self.buf.push_str(text);
-    }
-
-    /// Appends a value's `Display` output, escaped.
-    pub fn value<V: Display + ?Sized>(&mut self, value: &V) {
-        push_escaped(&mut self.buf, value);
-    }
-
-    /// Appends a value of a default key (no `key` option): like [`value`](Self::value), but an
-    /// empty value is written as a lone `%`, which no escaped value can be. Otherwise the default
-    /// key of `m::f(x: &str, y: &str)` for `("", "g")` would be `m::f::g`, the default key of a
-    /// function `g` without parameters in a module `m::f`.
-    ///
-    /// ```
-    /// use cache_runtime::key::KeyBuilder;
-    ///
-    /// let mut key = KeyBuilder::with_capacity(16);
-    /// key.literal("m::f:");
-    /// key.argument(&"");
-    /// assert_eq!(key.finish(), "m::f:%");
-    /// ```
-    pub fn argument<V: Display + ?Sized>(&mut self, value: &V) {
-        let before = self.buf.len();
-        push_escaped(&mut self.buf, value);
-        if self.buf.len() == before {
-            self.buf.push('%');
-        }
-    }
-
-    /// The finished key.
-    pub fn finish(self) -> String {
-        self.buf
-    }
 }
 
 /// The key as logs show it: whole up to 48 characters, else its first 40 and an ellipsis.
@@ -299,6 +241,19 @@ impl Token {
     }
 }
 
+/// `text` as a Redis glob that matches only itself: `*`, `?`, `[`, `]` and `\` are escaped.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn escape_glob(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 impl Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
@@ -350,6 +305,18 @@ mod tests {
         assert!(Pattern::parse("[]").is_err());
         assert!(Pattern::parse("[]]").unwrap().matches("]"));
         assert!(Pattern::parse("[]a]").unwrap().matches("]"));
+    }
+
+    #[test]
+    fn escaped_prefixes_match_only_themselves() {
+        for prefix in ["app:", "a*b?:", "t[1]:", "back\\slash:"] {
+            let glob = Pattern::parse(&format!("{}*", escape_glob(prefix))).unwrap();
+            assert!(glob.matches(&format!("{prefix}user:1")), "{prefix}");
+        }
+        let glob = Pattern::parse(&format!("{}*", escape_glob("a*:"))).unwrap();
+        assert!(!glob.matches("abc:user:1"));
+        let glob = Pattern::parse(&format!("{}*", escape_glob("t[1]:"))).unwrap();
+        assert!(!glob.matches("t1:user:1"));
     }
 
     #[test]

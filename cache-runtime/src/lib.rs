@@ -26,6 +26,7 @@
 //! rules and testing.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod call;
 pub mod codec;
@@ -35,6 +36,7 @@ mod flight;
 mod function_path;
 mod handle;
 pub mod key;
+mod key_builder;
 pub mod memory;
 mod observe;
 mod provider;
@@ -105,7 +107,7 @@ pub use value::{CacheValue, CachedValue};
 pub mod __private {
     pub use crate::call::{call, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
     pub use crate::function_path::function_path;
-    pub use crate::key::KeyBuilder;
+    pub use crate::key_builder::KeyBuilder;
     pub use core::time::Duration;
 }
 

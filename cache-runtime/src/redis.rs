@@ -318,7 +318,7 @@ impl RedisProvider {
     /// (below the prefix): in that order, so that no computation whose lease was voided can store
     /// after its entry's turn came.
     async fn delete_matching(&self, glob: &str) -> Result<u64, CacheError> {
-        let leases = format!("{}{glob}", url::escape_glob(&self.inner.lease_prefix));
+        let leases = format!("{}{glob}", crate::key::escape_glob(&self.inner.lease_prefix));
         self.sweep(&leases, Sweep::Leases).await?;
         self.sweep(&format!("{}{glob}", self.inner.prefix_glob), Sweep::Entries).await
     }

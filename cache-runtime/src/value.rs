@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::{self, Codec, Header, HEADER_LEN};
-use crate::CacheError;
+use crate::error::CacheError;
 
 /// What a type needs to be cached: `Clone + Serialize + DeserializeOwned + Send + Sync + 'static`.
 ///

@@ -94,7 +94,7 @@ fn hot_loop(contender: &str) {
         "miss_ours_macro" => (0..CALLS).for_each(|_| drop(black_box(now(ours(NEXT.fetch_add(1, Relaxed)))))),
         "miss_cached_macro" => (0..CALLS).for_each(|_| drop(black_box(now(theirs(NEXT.fetch_add(1, Relaxed)))))),
         "key_1_placeholder" => (0..CALLS).for_each(|_| {
-            let mut key = cache_runtime::key::KeyBuilder::with_capacity(13);
+            let mut key = cache_runtime::__private::KeyBuilder::with_capacity(13);
             key.literal("user:");
             key.value(&black_box(4_242_424u64));
             drop(black_box(key.finish()));

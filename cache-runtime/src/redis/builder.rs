@@ -249,7 +249,7 @@ impl RedisProviderBuilder {
             }
             Err(_) => return Err(CacheError::Timeout { operation: "connect", after: self.connect_timeout }),
         };
-        let prefix_glob = url::escape_glob(&self.prefix);
+        let prefix_glob = crate::key::escape_glob(&self.prefix);
         let channel = format!("{}{}", self.prefix, super::CHANNEL);
         Ok(RedisProvider {
             inner: Arc::new(Inner {

@@ -56,22 +56,9 @@ fn mask_query(tail: &str) -> String {
     out
 }
 
-/// `prefix` as a Redis glob that matches only itself: `*`, `?`, `[`, `]` and `\` are escaped.
-pub(crate) fn escape_glob(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len());
-    for c in prefix.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::Pattern;
 
     #[test]
     fn passwords_are_masked_and_the_rest_is_kept() {
@@ -85,17 +72,5 @@ mod tests {
             "redis+unix:///tmp/r.sock?db=1&pass=***#x"
         );
         assert_eq!(mask_password("s3cret"), "<unparsable url>");
-    }
-
-    #[test]
-    fn escaped_prefixes_match_only_themselves() {
-        for prefix in ["app:", "a*b?:", "t[1]:", "back\\slash:"] {
-            let glob = Pattern::parse(&format!("{}*", escape_glob(prefix))).unwrap();
-            assert!(glob.matches(&format!("{prefix}user:1")), "{prefix}");
-        }
-        let glob = Pattern::parse(&format!("{}*", escape_glob("a*:"))).unwrap();
-        assert!(!glob.matches("abc:user:1"));
-        let glob = Pattern::parse(&format!("{}*", escape_glob("t[1]:"))).unwrap();
-        assert!(!glob.matches("t1:user:1"));
     }
 }
