@@ -99,6 +99,19 @@ async fn events_are_logged_and_counted_with_function_and_provider() {
     })
     .await;
 
+    // An entry a store meets outside a read (a list where `exists` looks) is counted too.
+    #[cfg(feature = "redis")]
+    let _server = {
+        let server = cache_tests::RedisServer::start();
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("RPUSH").arg("o:listed").arg("x").query_async(&mut raw).await.unwrap();
+        let redis = cache_runtime::RedisProvider::builder(server.url()).prefix("o:").connect().await.unwrap();
+        assert!(!with_provider(redis.clone(), cache_runtime::exists("listed")).await.unwrap());
+        assert_eq!(redis.stats().errors, 1);
+        server
+    };
+
     // moka's timer wheel reclaims expired entries with about a second of granularity.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !logs.text().contains("[CACHE EXPIRED]") && std::time::Instant::now() < deadline {
@@ -134,4 +147,10 @@ async fn events_are_logged_and_counted_with_function_and_provider() {
     assert_eq!(counter(&snapshot, "cache_invalidations_total", &[function]), 1);
     assert_eq!(counter(&snapshot, "cache_hits_total", &[("function", "observability::extract")]), 0);
     assert_eq!(counter(&snapshot, "cache_errors_total", &[function, ("kind", "timeout")]), 1);
+    #[cfg(feature = "redis")]
+    assert_eq!(
+        counter(&snapshot, "cache_errors_total", &[("function", "store"), ("provider", "redis"), ("kind", "foreign_entry")]),
+        1,
+        "an entry that is not ours is counted in the metric as in the stats"
+    );
 }
