@@ -138,7 +138,7 @@ where
 }
 
 /// Removes the entry of a cached function; true when there was one. Computations of the key in
-/// flight store nothing and hand their value to no one (see [`flight`](crate::flight)).
+/// flight store nothing and hand their value to no one (see the `flight` module).
 pub async fn invalidate(function: &'static str, provider: &'static str, key: String) -> bool {
     let Ok(slot) = registry::slot(provider).inspect_err(|error| observe::unknown_provider(function, provider, error, true))
     else {

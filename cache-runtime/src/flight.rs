@@ -49,9 +49,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The flights of one shard, by store and key.
+type Shard = HashMap<(StoreId, String), Arc<Flight>>;
+
 /// Running computations, sharded by key.
 pub(crate) struct Flights {
-    shards: Box<[Mutex<HashMap<(StoreId, String), Arc<Flight>>>]>,
+    shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
 }
 
@@ -119,7 +122,7 @@ impl Flights {
         Flights { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), hasher: RandomState::new() }
     }
 
-    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<(StoreId, String), Arc<Flight>>> {
+    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
         lock(&self.shards[self.hasher.hash_one(key) as usize % SHARDS])
     }
 
@@ -155,7 +158,7 @@ impl Flights {
     /// `max_wait` for one that is), so that the caller can remove what they stored.
     pub(crate) async fn void(&self, store: StoreId, scope: &Scope<'_>, max_wait: Duration) {
         let mut detached = Vec::new();
-        let mut take = |shard: &mut HashMap<(StoreId, String), Arc<Flight>>| {
+        let mut take = |shard: &mut Shard| {
             shard.retain(|(s, key), flight| {
                 let covered = *s == store && scope.covers(key);
                 if covered {
