@@ -18,7 +18,6 @@
 //! and uses no codec at all.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use erased_serde;
 
@@ -189,51 +188,8 @@ impl Codec for Json {
     }
 }
 
-const MAGIC: u8 = 0xCA;
-const VERSION: u8 = 1;
 /// The length of the header in front of every encoded value.
-pub const HEADER_LEN: usize = 19;
-
-/// What a header says about its value.
-pub(crate) struct Header {
-    pub(crate) stored_at: SystemTime,
-    pub(crate) fingerprint: u64,
-}
-
-/// A stable name hash of a type (FNV-1a 64 of `std::any::type_name`): the same in every process
-/// built from the same code, unlike `TypeId`.
-pub(crate) fn fingerprint(type_name: &str) -> u64 {
-    type_name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// Writes the header for `codec` to the front of `out`.
-pub(crate) fn write_header(out: &mut Vec<u8>, codec: &dyn Codec, header: &Header) {
-    let millis = header.stored_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
-    out.push(MAGIC);
-    out.push(VERSION);
-    out.push(codec.id());
-    out.extend_from_slice(&millis.to_le_bytes());
-    out.extend_from_slice(&header.fingerprint.to_le_bytes());
-}
-
-/// Checks the header of stored bytes against `codec`.
-pub(crate) fn read_header(bytes: &[u8], codec: &dyn Codec) -> Result<Header, String> {
-    if bytes.len() < HEADER_LEN || bytes[0] != MAGIC {
-        return Err("no cache header (not written by this toolkit)".to_owned());
-    }
-    if bytes[1] != VERSION {
-        return Err(format!("header format version {} (this build reads {VERSION})", bytes[1]));
-    }
-    if bytes[2] != codec.id() {
-        return Err(format!("codec id {} (this provider reads {} = {})", bytes[2], codec.id(), codec.name()));
-    }
-    let word = |at: usize| {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(word)
-    };
-    Ok(Header { stored_at: UNIX_EPOCH + Duration::from_millis(word(3)), fingerprint: word(11) })
-}
+pub use crate::value::HEADER_LEN;
 
 /// The codec a provider uses when it is given none.
 #[cfg(feature = "redis")]

@@ -3,12 +3,12 @@
 use std::any::{type_name, Any};
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec::{self, Codec, Header, HEADER_LEN};
+use crate::codec::Codec;
 use crate::error::CacheError;
 
 /// What a type needs to be cached: `Clone + Serialize + DeserializeOwned + Send + Sync + 'static`.
@@ -99,12 +99,12 @@ impl CachedValue {
         let mut out = Vec::with_capacity(64);
         match &self.repr {
             Repr::Object(object) => {
-                let fingerprint = codec::fingerprint(object.type_name());
-                codec::write_header(&mut out, codec, &Header { stored_at: self.stored_at, fingerprint });
+                let fingerprint = type_fingerprint(object.type_name());
+                write_header(&mut out, codec, &Header { stored_at: self.stored_at, fingerprint });
                 codec.encode(object.as_serialize(), &mut out)?;
             }
             Repr::Encoded { bytes, codec: own, fingerprint } if own.id() == codec.id() => {
-                codec::write_header(&mut out, codec, &Header { stored_at: self.stored_at, fingerprint: *fingerprint });
+                write_header(&mut out, codec, &Header { stored_at: self.stored_at, fingerprint: *fingerprint });
                 out.extend_from_slice(&bytes[HEADER_LEN..]);
             }
             Repr::Encoded { codec: own, .. } => {
@@ -136,7 +136,7 @@ impl CachedValue {
     /// # Ok::<(), cache_runtime::CacheError>(())
     /// ```
     pub fn from_vec(bytes: Vec<u8>, codec: Arc<dyn Codec>) -> Result<Self, CacheError> {
-        let header = codec::read_header(&bytes, codec.as_ref())
+        let header = read_header(&bytes, codec.as_ref())
             .map_err(|message| CacheError::Codec { codec: codec.name(), message })?;
         Ok(CachedValue {
             repr: Repr::Encoded { bytes: Arc::new(bytes), codec, fingerprint: header.fingerprint },
@@ -156,7 +156,7 @@ impl CachedValue {
                 }),
             },
             Repr::Encoded { bytes, codec, fingerprint } => {
-                if *fingerprint != codec::fingerprint(type_name::<T>()) {
+                if *fingerprint != type_fingerprint(type_name::<T>()) {
                     return Err(CacheError::TypeMismatch {
                         key: key.to_owned(),
                         expected: type_name::<T>(),
@@ -206,6 +206,55 @@ impl Extend<u8> for &mut ByteCounter {
     fn extend<I: IntoIterator<Item = u8>>(&mut self, iter: I) {
         self.0 += iter.into_iter().count();
     }
+}
+
+// The header in front of every encoded value; its layout is documented in `codec`.
+
+const MAGIC: u8 = 0xCA;
+const VERSION: u8 = 1;
+/// The length of the header in front of every encoded value (its layout is in the
+/// [`codec`](crate::codec) docs).
+pub const HEADER_LEN: usize = 19;
+
+/// What a header says about its value.
+struct Header {
+    stored_at: SystemTime,
+    fingerprint: u64,
+}
+
+/// A stable name hash of a type (FNV-1a 64 of `std::any::type_name`): the same in every process
+/// built from the same code, unlike `TypeId`.
+fn type_fingerprint(type_name: &str) -> u64 {
+    type_name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Writes the header for `codec` to the front of `out`.
+fn write_header(out: &mut Vec<u8>, codec: &dyn Codec, header: &Header) {
+    let millis = header.stored_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    out.push(MAGIC);
+    out.push(VERSION);
+    out.push(codec.id());
+    out.extend_from_slice(&millis.to_le_bytes());
+    out.extend_from_slice(&header.fingerprint.to_le_bytes());
+}
+
+/// Checks the header of stored bytes against `codec`.
+fn read_header(bytes: &[u8], codec: &dyn Codec) -> Result<Header, String> {
+    if bytes.len() < HEADER_LEN || bytes[0] != MAGIC {
+        return Err("no cache header (not written by this toolkit)".to_owned());
+    }
+    if bytes[1] != VERSION {
+        return Err(format!("header format version {} (this build reads {VERSION})", bytes[1]));
+    }
+    if bytes[2] != codec.id() {
+        return Err(format!("codec id {} (this provider reads {} = {})", bytes[2], codec.id(), codec.name()));
+    }
+    let word = |at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(word)
+    };
+    Ok(Header { stored_at: UNIX_EPOCH + Duration::from_millis(word(3)), fingerprint: word(11) })
 }
 
 #[cfg(test)]
