@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use idempotency_service::Config;
+use idempotency_service::{metrics, AppState, Config};
 use serde_json::json;
 
 struct Args {
@@ -48,7 +48,9 @@ async fn main() {
             let config = Config::from_env().expect("a valid configuration").with_bind_addr(([127, 0, 0, 1], 0).into());
             cache_runtime::init_from_env().await.expect("a valid CACHE_URL");
             let latency = config.llm_latency();
-            let service = idempotency_service::spawn(config).await.expect("the service starts");
+            let prometheus = metrics::builder().install_recorder().expect("the process's one recorder");
+            let service =
+                idempotency_service::spawn(AppState::new(config, prometheus)).await.expect("the service starts");
             (service.url(""), Some(service), Some(latency))
         }
     };

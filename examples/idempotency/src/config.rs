@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `BIND_ADDR` | `127.0.0.1:8000` | where the service listens (`0.0.0.0:8000` in a container; port `0` picks a free one) |
 //! | `CACHE_TTL` | `24h` | how long an answer is kept: `"24h"`, `"30m"`, `"90s"`, `"250ms"`, `"7d"`, or whole seconds (`"3600"`) |
+//! | `REQUEST_TIMEOUT` | `30s` | how long a request may take before it is answered 504 and abandoned; same format |
 //! | `LLM_LATENCY_MS` | `2000` | how long the LLM stand-in takes per call |
 //! | `LLM_INPUT_USD_PER_MTOK` | `2.50` | price of a million prompt tokens, for the cost estimate |
 //! | `LLM_OUTPUT_USD_PER_MTOK` | `10.00` | price of a million completion tokens |
@@ -34,6 +35,7 @@ use crate::llm::Pricing;
 pub struct Config {
     bind_addr: SocketAddr,
     cache_ttl: Duration,
+    request_timeout: Duration,
     llm_latency: Duration,
     pricing: Pricing,
     admin_token: Option<String>,
@@ -50,6 +52,8 @@ pub struct ConfigError {
 
 /// The 24 hours the original service kept its answers.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Well above an LLM call (seconds), well below a client giving up.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The LLM stand-in's default latency: about what a real extraction call takes.
 pub const DEFAULT_LLM_LATENCY: Duration = Duration::from_secs(2);
 
@@ -58,6 +62,7 @@ impl Default for Config {
         Config {
             bind_addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
             cache_ttl: DEFAULT_CACHE_TTL,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             llm_latency: DEFAULT_LLM_LATENCY,
             pricing: Pricing::default(),
             admin_token: None,
@@ -95,7 +100,10 @@ impl Config {
             config.bind_addr = value.parse().map_err(|e| ConfigError::new(name, &value, e))?;
         }
         if let Some((name, value)) = var("CACHE_TTL") {
-            config.cache_ttl = parse_ttl(&value).map_err(|reason| ConfigError::new(name, &value, reason))?;
+            config.cache_ttl = parse_duration(&value).map_err(|reason| ConfigError::new(name, &value, reason))?;
+        }
+        if let Some((name, value)) = var("REQUEST_TIMEOUT") {
+            config.request_timeout = parse_duration(&value).map_err(|reason| ConfigError::new(name, &value, reason))?;
         }
         if let Some((name, value)) = var("LLM_LATENCY_MS") {
             let ms: u64 = value.parse().map_err(|e| ConfigError::new(name, &value, e))?;
@@ -120,6 +128,11 @@ impl Config {
     /// How long an answer stays cached (`CACHE_TTL`).
     pub fn cache_ttl(&self) -> Duration {
         self.cache_ttl
+    }
+
+    /// How long a request may take (`REQUEST_TIMEOUT`).
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     /// How long the LLM stand-in takes per call (`LLM_LATENCY_MS`).
@@ -160,6 +173,18 @@ impl Config {
         self
     }
 
+    /// Sets how long a request may take before it is answered 504.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let config = idempotency_service::Config::default().with_request_timeout(Duration::from_secs(5));
+    /// assert_eq!(config.request_timeout(), Duration::from_secs(5));
+    /// ```
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
     /// Sets the LLM stand-in's latency.
     ///
     /// ```
@@ -190,6 +215,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("bind_addr", &self.bind_addr)
             .field("cache_ttl", &self.cache_ttl)
+            .field("request_timeout", &self.request_timeout)
             .field("llm_latency", &self.llm_latency)
             .field("pricing", &self.pricing)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
@@ -203,20 +229,22 @@ impl ConfigError {
     }
 }
 
-/// A time to live: whole seconds (`"3600"`), or a whole number with a unit: `ms`, `s`, `m`, `h`, `d`.
+/// A duration (`CACHE_TTL`, `REQUEST_TIMEOUT`): whole seconds (`"3600"`), or a whole number with
+/// a unit: `ms`, `s`, `m`, `h`, `d`, the units `#[cached(ttl = "...")]` takes. Zero is refused.
 ///
 /// ```
 /// use std::time::Duration;
-/// use idempotency_service::config::parse_ttl;
+/// use idempotency_service::config::parse_duration;
 ///
-/// assert_eq!(parse_ttl("24h"), Ok(Duration::from_secs(86_400)));
-/// assert_eq!(parse_ttl("30m"), Ok(Duration::from_secs(1_800)));
-/// assert_eq!(parse_ttl("90"), Ok(Duration::from_secs(90)));
-/// assert_eq!(parse_ttl("250ms"), Ok(Duration::from_millis(250)));
-/// assert!(parse_ttl("0").is_err());
-/// assert!(parse_ttl("1.5h").is_err());
+/// assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+/// assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1_800)));
+/// assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert!(parse_duration("0").is_err());
+/// assert!(parse_duration("1.5h").is_err());
 /// ```
-pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+// To be replaced by the runtime's parser, the one the `#[cached]` macro uses, once it has one.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(digits);
@@ -234,7 +262,7 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     };
     let ms = number.checked_mul(unit_ms).ok_or_else(|| "the duration is too large".to_string())?;
     if ms == 0 {
-        return Err("a ttl of zero would cache nothing; use at least 1ms".into());
+        return Err("must be longer than zero; use at least 1ms".into());
     }
     Ok(Duration::from_millis(ms))
 }
@@ -259,6 +287,7 @@ mod tests {
         let config = Config::from_lookup(lookup(&[
             ("BIND_ADDR", "0.0.0.0:9000"),
             ("CACHE_TTL", "7d"),
+            ("REQUEST_TIMEOUT", "90s"),
             ("LLM_LATENCY_MS", "150"),
             ("LLM_INPUT_USD_PER_MTOK", "1.25"),
             ("LLM_OUTPUT_USD_PER_MTOK", "5"),
@@ -267,6 +296,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.bind_addr(), "0.0.0.0:9000".parse().unwrap());
         assert_eq!(config.cache_ttl(), Duration::from_secs(7 * 86_400));
+        assert_eq!(config.request_timeout(), Duration::from_secs(90));
         assert_eq!(config.llm_latency(), Duration::from_millis(150));
         assert_eq!(config.pricing().input_usd_per_mtok, 1.25);
         assert_eq!(config.pricing().output_usd_per_mtok, 5.0);
@@ -288,6 +318,8 @@ mod tests {
         assert!(error.to_string().starts_with("LLM_LATENCY_MS=\"2s\""), "{error}");
         let error = Config::from_lookup(lookup(&[("CACHE_TTL", "1w")])).unwrap_err();
         assert!(error.to_string().contains("unknown unit \"w\""), "{error}");
+        let error = Config::from_lookup(lookup(&[("REQUEST_TIMEOUT", "0s")])).unwrap_err();
+        assert!(error.to_string().starts_with("REQUEST_TIMEOUT=\"0s\": must be longer than zero"), "{error}");
         assert!(Config::from_lookup(lookup(&[("LLM_INPUT_USD_PER_MTOK", "-1")])).is_err());
     }
 

@@ -4,14 +4,19 @@
 //! |---|---|---|
 //! | a field is missing, blank, of the wrong type or malformed; the body is not JSON | 422 | `invalid_request` (with `field`) |
 //! | a `Content-Type` that is not JSON | 415 | `unsupported_media_type` (`field`: `content-type`) |
-//! | the body cannot be read (too large: 413) | 4xx | `unreadable_body` (`field`: `body`) |
+//! | the body cannot be read (over [`MAX_BODY_BYTES`]: 413) | 4xx | `unreadable_body` (`field`: `body`) |
 //! | admin call without the right bearer token | 401 | `unauthorized` |
 //! | admin call while `ADMIN_TOKEN` is unset | 404 | `admin_disabled` |
+//! | no such endpoint | 404 | `not_found` |
+//! | an endpoint called with a method it does not take (the `Allow` header lists those it does) | 405 | `method_not_allowed` |
 //! | the LLM failed | 502 | `llm_failed` |
 //! | the cache store failed during an admin call | 503 | `cache_unavailable` |
+//! | no answer within `REQUEST_TIMEOUT` | 504 | `timeout` |
 //!
 //! A cached call never fails because of the cache: [`cache_runtime`] runs the LLM when its store
 //! errors. Nothing here is a 500.
+//!
+//! [`MAX_BODY_BYTES`]: crate::request::MAX_BODY_BYTES
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -63,6 +68,16 @@ pub enum ApiError {
     /// The cache store failed during an admin call.
     #[error("the cache store failed: {0}")]
     Cache(#[from] cache_runtime::CacheError),
+    /// No route has this path.
+    #[error("no such endpoint")]
+    NotFound,
+    /// The path exists, but not with this method; the response's `Allow` header lists the methods
+    /// it takes.
+    #[error("this endpoint does not take this method; the Allow header lists those it takes")]
+    MethodNotAllowed,
+    /// The request took longer than `REQUEST_TIMEOUT` and was abandoned; nothing was cached.
+    #[error("no answer within the request timeout (REQUEST_TIMEOUT): the request was abandoned")]
+    Timeout,
 }
 
 #[derive(Serialize)]
@@ -82,6 +97,16 @@ impl ApiError {
     /// ```
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError::Invalid { field: field.into(), message: message.into() }
+    }
+
+    /// A 413: the body is over [`MAX_BODY_BYTES`](crate::request::MAX_BODY_BYTES).
+    ///
+    /// ```
+    /// assert_eq!(idempotency_service::ApiError::body_too_large().status(), 413);
+    /// ```
+    pub fn body_too_large() -> ApiError {
+        let message = format!("the body is over the limit of {} bytes", crate::request::MAX_BODY_BYTES);
+        ApiError::Body { status: StatusCode::PAYLOAD_TOO_LARGE, message }
     }
 
     /// The field the error is about, if it is about one.
@@ -109,9 +134,11 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Body { status, .. } => *status,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::AdminDisabled => StatusCode::NOT_FOUND,
+            ApiError::AdminDisabled | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Llm(_) => StatusCode::BAD_GATEWAY,
             ApiError::Cache(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -122,8 +149,11 @@ impl ApiError {
             ApiError::Body { .. } => "unreadable_body",
             ApiError::Unauthorized => "unauthorized",
             ApiError::AdminDisabled => "admin_disabled",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Llm(_) => "llm_failed",
             ApiError::Cache(_) => "cache_unavailable",
+            ApiError::Timeout => "timeout",
         }
     }
 }
@@ -135,7 +165,9 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         match &self {
-            ApiError::Llm(_) | ApiError::Cache(_) => tracing::warn!(status = self.status().as_u16(), "{self}"),
+            ApiError::Llm(_) | ApiError::Cache(_) | ApiError::Timeout => {
+                tracing::warn!(status = self.status().as_u16(), "{self}")
+            }
             _ => tracing::info!(status = self.status().as_u16(), field = self.field(), "rejected: {self}"),
         }
         let body = Body { error: self.code(), message, field: self.field() };

@@ -2,21 +2,23 @@
 //! and then from the cache, in memory or in Redis, with truthful `X-Cache` headers, Prometheus
 //! metrics and structured logs.
 //!
-//! The modules, in the order a request meets them: [`middleware`] (request id, span, duration),
-//! [`routes`] (the router and handlers), [`request`] (the body and its validation), [`idempotency`]
-//! (the key), [`cache`] (the `#[cached]` steps and the HIT/MISS decision), [`llm`] (the stand-in),
-//! [`admin`] (token-guarded cache administration), [`error`] (JSON errors), [`metrics`] and
+//! The modules, in the order a request meets them: [`routes`] (the router, its tower-http layers
+//! and the handlers), [`request`] (the body and its validation), [`idempotency`] (the key),
+//! [`cache`] (the `#[cached]` steps and the HIT/MISS decision), [`llm`] (the stand-in), [`admin`]
+//! (token-guarded cache administration), [`error`] (every error as JSON), [`metrics`] and
 //! [`telemetry`], and [`config`] for the settings.
 //!
-//! Tests and embedders start the service in-process with [`spawn`]:
+//! Tests and embedders start the service in-process with [`spawn`], after installing the metrics
+//! recorder once per process as `main` does:
 //!
 //! ```
 //! use std::time::Duration;
-//! use idempotency_service::Config;
+//! use idempotency_service::{metrics, AppState, Config};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+//! let prometheus = metrics::builder().install_recorder().expect("no other recorder");
 //! let config = Config::default().with_bind_addr(([127, 0, 0, 1], 0).into()).with_llm_latency(Duration::ZERO);
-//! let service = idempotency_service::spawn(config).await?;
+//! let service = idempotency_service::spawn(AppState::new(config, prometheus)).await?;
 //! println!("serving on {}", service.url("/health"));
 //! service.shutdown().await
 //! # }
@@ -30,7 +32,6 @@ pub mod error;
 pub mod idempotency;
 pub mod llm;
 pub mod metrics;
-pub mod middleware;
 pub mod request;
 pub mod routes;
 pub mod telemetry;
@@ -54,7 +55,11 @@ use llm::Llm;
 /// `Clone` handle.
 ///
 /// ```
-/// let state = idempotency_service::AppState::new(idempotency_service::Config::default());
+/// use idempotency_service::{metrics, AppState, Config};
+///
+/// // A recorder that is not installed: `/metrics` shows nothing, which is enough here.
+/// let prometheus = metrics::builder().build_recorder().handle();
+/// let state = AppState::new(Config::default(), prometheus);
 /// assert_eq!(state.llm().stats().calls, 0);
 /// ```
 #[derive(Clone)]
@@ -69,10 +74,10 @@ struct Inner {
 }
 
 impl AppState {
-    /// Installs the Prometheus recorder (first, before any cached call can happen: see
-    /// [`metrics`]) and makes the LLM client.
-    pub fn new(config: Config) -> AppState {
-        let prometheus = metrics::install();
+    /// Makes the LLM client. `prometheus` is the handle of the recorder `main` installed (see
+    /// [`metrics`]); `/metrics` renders it.
+    pub fn new(config: Config, prometheus: PrometheusHandle) -> AppState {
+        metrics::describe();
         let llm = Llm::new(config.llm_latency(), config.pricing());
         AppState { inner: Arc::new(Inner { config, llm, prometheus }) }
     }
@@ -97,8 +102,11 @@ impl AppState {
 /// flight. Call [`cache_runtime::init_from_env`] first to use `CACHE_URL`; `main` does.
 ///
 /// ```no_run
+/// use idempotency_service::{metrics, AppState, Config};
+///
 /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-/// let state = idempotency_service::AppState::new(idempotency_service::Config::from_env().unwrap());
+/// let prometheus = metrics::builder().install_recorder().unwrap();
+/// let state = AppState::new(Config::from_env().unwrap(), prometheus);
 /// let listener = tokio::net::TcpListener::bind(state.config().bind_addr()).await?;
 /// idempotency_service::serve(listener, state, async { tokio::signal::ctrl_c().await.unwrap() }).await
 /// # }
@@ -111,10 +119,9 @@ pub async fn serve(
     axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await
 }
 
-/// Starts the service in-process on `config.bind_addr()` (port 0: a free one) and returns at
+/// Starts the service in-process on the state's `bind_addr` (port 0: a free one) and returns at
 /// once; see the [crate example](crate). It uses whatever default cache provider is set.
-pub async fn spawn(config: Config) -> io::Result<Service> {
-    let state = AppState::new(config);
+pub async fn spawn(state: AppState) -> io::Result<Service> {
     let listener = TcpListener::bind(state.config().bind_addr()).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();

@@ -199,6 +199,12 @@ pub struct Llm {
 struct Inner {
     latency: Duration,
     pricing: Pricing,
+    counts: Counts,
+}
+
+/// What [`LlmStats`] reads, and the failures still to inject.
+#[derive(Default)]
+struct Counts {
     calls: AtomicU64,
     failures: AtomicU64,
     prompt_tokens: AtomicU64,
@@ -209,17 +215,7 @@ struct Inner {
 impl Llm {
     /// A stand-in that takes `latency` per call and prices tokens at `pricing`.
     pub fn new(latency: Duration, pricing: Pricing) -> Llm {
-        Llm {
-            inner: Arc::new(Inner {
-                latency,
-                pricing,
-                calls: AtomicU64::new(0),
-                failures: AtomicU64::new(0),
-                prompt_tokens: AtomicU64::new(0),
-                completion_tokens: AtomicU64::new(0),
-                fail_next: AtomicU64::new(0),
-            }),
-        }
+        Llm { inner: Arc::new(Inner { latency, pricing, counts: Counts::default() }) }
     }
 
     /// Summary, key points and action items of a transcript.
@@ -245,10 +241,7 @@ impl Llm {
     pub async fn analyze(&self, transcript: &str, metadata: &Metadata) -> Result<Analysis, LlmError> {
         self.begin(Operation::Analyze).await?;
         let words = words(transcript);
-        let found =
-            |list: &[&str]| -> Vec<String> { words.iter().filter(|w| list.contains(&w.as_str())).cloned().collect() };
-        let positive = found(POSITIVE);
-        let negative = found(NEGATIVE);
+        let (positive, negative) = (found(&words, POSITIVE), found(&words, NEGATIVE));
         let total = (positive.len() + negative.len()) as f64;
         let score = if total == 0.0 { 0.0 } else { (positive.len() as f64 - negative.len() as f64) / total };
         let sentiment = match score {
@@ -258,7 +251,7 @@ impl Llm {
         };
         let risk_flags = RISKS
             .iter()
-            .filter(|(_, cues)| words.iter().any(|w| cues.contains(&w.as_str())))
+            .filter(|(_, cues)| !found(&words, cues).is_empty())
             .map(|(flag, _)| flag.to_string())
             .collect();
         let mut answer = Analysis {
@@ -280,12 +273,12 @@ impl Llm {
 
     /// The counters so far.
     pub fn stats(&self) -> LlmStats {
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let (counts, load) = (&self.inner.counts, |counter: &AtomicU64| counter.load(Ordering::Relaxed));
         LlmStats {
-            calls: load(&self.inner.calls),
-            failures: load(&self.inner.failures),
-            prompt_tokens: load(&self.inner.prompt_tokens),
-            completion_tokens: load(&self.inner.completion_tokens),
+            calls: load(&counts.calls),
+            failures: load(&counts.failures),
+            prompt_tokens: load(&counts.prompt_tokens),
+            completion_tokens: load(&counts.completion_tokens),
         }
     }
 
@@ -303,20 +296,21 @@ impl Llm {
     /// # }
     /// ```
     pub fn fail_next(&self, count: u64) {
-        self.inner.fail_next.store(count, Ordering::SeqCst);
+        self.inner.counts.fail_next.store(count, Ordering::SeqCst);
     }
 
     async fn begin(&self, operation: Operation) -> Result<(), LlmError> {
-        self.inner.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.counts.calls.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             operation = operation.as_str(),
             latency_ms = self.inner.latency.as_millis() as u64,
             "[LLM CALL]"
         );
         tokio::time::sleep(self.inner.latency).await;
-        let fail = self.inner.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        let fail =
+            self.inner.counts.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         if fail {
-            self.inner.failures.fetch_add(1, Ordering::Relaxed);
+            self.inner.counts.failures.fetch_add(1, Ordering::Relaxed);
             m::llm_call(operation, false);
             return Err(LlmError::Unavailable);
         }
@@ -328,8 +322,8 @@ impl Llm {
         let answer_chars = serde_json::to_string(answer).map(|json| json.chars().count()).unwrap_or(0);
         let prompt_tokens = operation.instruction_tokens() + tokens(transcript.chars().count());
         let completion_tokens = tokens(answer_chars);
-        self.inner.prompt_tokens.fetch_add(prompt_tokens, Ordering::Relaxed);
-        self.inner.completion_tokens.fetch_add(completion_tokens, Ordering::Relaxed);
+        self.inner.counts.prompt_tokens.fetch_add(prompt_tokens, Ordering::Relaxed);
+        self.inner.counts.completion_tokens.fetch_add(completion_tokens, Ordering::Relaxed);
         let usage = Usage {
             prompt_tokens,
             completion_tokens,
@@ -386,83 +380,35 @@ fn key_points(sentences: &[&str]) -> Vec<String> {
     ranked.into_iter().map(|(_, s)| s.to_owned()).collect()
 }
 
-const ACTION_CUES: &[&str] = &[
-    "will ",
-    "i'll ",
-    "we'll ",
-    "need to",
-    "next step",
-    "follow up",
-    "send ",
-    "schedule",
-    "vou ",
-    "vamos ",
-    "preciso",
-    "precisa",
-    "próximo passo",
-    "enviar",
-    "agendar",
-];
+/// What marks a sentence as an action item, in English and Portuguese, separated by `|`.
+const ACTION_CUES: &str = concat!(
+    "will |i'll |we'll |need to|next step|follow up|send |schedule|",
+    "vou |vamos |preciso|precisa|próximo passo|enviar|agendar"
+);
 
 fn is_action(sentence: &str) -> bool {
     let lower = sentence.to_lowercase() + " ";
-    ACTION_CUES.iter().any(|cue| lower.contains(cue))
+    ACTION_CUES.split('|').any(|cue| lower.contains(cue))
 }
 
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
 }
 
-const POSITIVE: &[&str] = &[
-    "good",
-    "great",
-    "excellent",
-    "happy",
-    "satisfied",
-    "interested",
-    "thanks",
-    "perfect",
-    "love",
-    "bom",
-    "boa",
-    "ótimo",
-    "ótima",
-    "excelente",
-    "gostei",
-    "obrigado",
-    "obrigada",
-    "interessado",
-    "interessada",
-    "satisfeito",
-    "perfeito",
+const POSITIVE: &str = "good great excellent happy satisfied interested thanks perfect love \
+    bom boa ótimo ótima excelente gostei obrigado obrigada interessado interessada satisfeito perfeito";
+const NEGATIVE: &str = "bad problem issue cancel complaint expensive unhappy angry slow \
+    ruim problema cancelar reclamação caro cara insatisfeito péssimo demora";
+const RISKS: &[(&str, &str)] = &[
+    ("churn_risk", "cancel cancelar leave sair"),
+    ("complaint", "complaint reclamação unhappy insatisfeito"),
+    ("price_objection", "expensive caro cara price preço"),
 ];
 
-const NEGATIVE: &[&str] = &[
-    "bad",
-    "problem",
-    "issue",
-    "cancel",
-    "complaint",
-    "expensive",
-    "unhappy",
-    "angry",
-    "slow",
-    "ruim",
-    "problema",
-    "cancelar",
-    "reclamação",
-    "caro",
-    "cara",
-    "insatisfeito",
-    "péssimo",
-    "demora",
-];
-
-const RISKS: &[(&str, &[&str])] = &[
-    ("churn_risk", &["cancel", "cancelar", "leave", "sair"]),
-    ("complaint", &["complaint", "reclamação", "unhappy", "insatisfeito"]),
-    ("price_objection", &["expensive", "caro", "cara", "price", "preço"]),
-];
+/// The `words` that are in `list` (words separated by spaces), in order.
+fn found(words: &[String], list: &str) -> Vec<String> {
+    words.iter().filter(|w| list.split_whitespace().any(|cue| cue == w.as_str())).cloned().collect()
+}
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use idempotency_service::{serve, telemetry, AppState, Config};
+use idempotency_service::{metrics, serve, telemetry, AppState, Config};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -16,8 +16,15 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(?config, "starting");
-    // Installs the Prometheus recorder before any cached call.
-    let state = AppState::new(config);
+    // The process's one metrics recorder, installed before any cached call.
+    let prometheus = match metrics::builder().install_recorder() {
+        Ok(handle) => handle,
+        Err(error) => {
+            tracing::error!("cannot install the metrics recorder: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = AppState::new(config, prometheus);
     if let Err(error) = cache_runtime::init_from_env().await {
         tracing::error!("bad cache configuration: {error}");
         return ExitCode::FAILURE;

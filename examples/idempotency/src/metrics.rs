@@ -1,9 +1,15 @@
-//! The Prometheus recorder and the service's own metrics.
+//! The Prometheus recorder's settings and the service's own metrics.
 //!
-//! The service installs the recorder ([`install`]), not the library: `cache_runtime` only counts
-//! through the `metrics` facade. Install it before the first cached call, because each
-//! `#[cached]` call site keeps the counter handles it gets on its first call; [`AppState::new`]
-//! does it first thing.
+//! `main` installs the recorder and hands its handle to [`AppState::new`]; no library code
+//! installs one, and `cache_runtime` only counts through the `metrics` facade:
+//!
+//! ```
+//! let prometheus = idempotency_service::metrics::builder().install_recorder().expect("the first recorder");
+//! let state = idempotency_service::AppState::new(idempotency_service::Config::default(), prometheus);
+//! ```
+//!
+//! Install it before the first cached call, because each `#[cached]` call site keeps the counter
+//! handles it gets on its first call.
 //!
 //! `GET /metrics` then shows, besides the runtime's `cache_hits_total`, `cache_misses_total`,
 //! `cache_sets_total`, `cache_errors_total` and `cache_invalidations_total` (labels `function`,
@@ -25,9 +31,11 @@
 //!
 //! [`AppState::new`]: crate::AppState::new
 
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -41,50 +49,19 @@ pub const HTTP_REQUEST_DURATION: &str = "http_request_duration_seconds";
 const DURATION_BUCKETS: &[f64] =
     &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// Installs the Prometheus recorder as this process's `metrics` recorder, once: later calls
-/// return the same handle. If another recorder was installed first, it stays, with a warning, and
-/// `/metrics` shows only what this handle records (nothing).
-///
-/// ```
-/// let handle = idempotency_service::metrics::install();
-/// metrics::counter!("demo_total").increment(1);
-/// assert!(handle.render().contains("demo_total 1"));
-/// ```
-pub fn install() -> PrometheusHandle {
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(HTTP_REQUEST_DURATION.to_owned()), DURATION_BUCKETS)
-                .expect("the bucket list is not empty")
-                .build_recorder();
-            let handle = recorder.handle();
-            if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!("another metrics recorder was installed first: /metrics will be empty");
-            }
-            describe();
-            for operation in [Operation::Extract, Operation::Analyze] {
-                // Present from the start, so that dashboards and rate() see zeros, not gaps.
-                let op = operation.as_str();
-                counter!("llm_calls_total", "operation" => op, "outcome" => "ok").absolute(0);
-                counter!("llm_calls_avoided_total", "operation" => op).absolute(0);
-                gauge!("llm_estimated_cost_usd", "operation" => op).increment(0.0);
-                gauge!("llm_estimated_cost_saved_usd", "operation" => op).increment(0.0);
-                for outcome in ["hit", "miss", "uncached"] {
-                    counter!("idempotency_requests_total", "operation" => op, "outcome" => outcome).absolute(0);
-                }
-            }
-            handle
-        })
-        .clone()
+/// The recorder as the service wants it (histogram buckets for [`HTTP_REQUEST_DURATION`]), for
+/// `main` to install: `builder().install_recorder()`; see the [module example](self).
+pub fn builder() -> PrometheusBuilder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(HTTP_REQUEST_DURATION.to_owned()), DURATION_BUCKETS)
+        .expect("the bucket list is not empty")
 }
 
 /// The Prometheus text exposition of every metric.
 ///
 /// ```
-/// let text = idempotency_service::metrics::render(&idempotency_service::metrics::install());
-/// assert!(text.contains("llm_calls_avoided_total"));
+/// let handle = idempotency_service::metrics::builder().build_recorder().handle();
+/// assert!(idempotency_service::metrics::render(&handle).is_empty());
 /// ```
 pub fn render(handle: &PrometheusHandle) -> String {
     // Histograms are drained into their buckets by the upkeep: run it before each scrape.
@@ -92,7 +69,9 @@ pub fn render(handle: &PrometheusHandle) -> String {
     handle.render()
 }
 
-fn describe() {
+/// Describes the service's metrics to the installed recorder and makes its series present from
+/// the start, so that dashboards and `rate()` see zeros, not gaps. Adds nothing to a count.
+pub(crate) fn describe() {
     describe_histogram!(HTTP_REQUEST_DURATION, Unit::Seconds, "Time to answer an HTTP request.");
     describe_counter!("idempotency_requests_total", "Answers of /extract and /analyze by X-Cache outcome.");
     describe_counter!("llm_calls_total", "Calls made to the LLM.");
@@ -104,6 +83,31 @@ fn describe() {
         Unit::Count,
         "Estimated USD the avoided LLM calls would have cost."
     );
+    for operation in [Operation::Extract, Operation::Analyze] {
+        let op = operation.as_str();
+        counter!("llm_calls_total", "operation" => op, "outcome" => "ok").increment(0);
+        counter!("llm_calls_avoided_total", "operation" => op).increment(0);
+        gauge!("llm_estimated_cost_usd", "operation" => op).increment(0.0);
+        gauge!("llm_estimated_cost_saved_usd", "operation" => op).increment(0.0);
+        for outcome in ["hit", "miss", "uncached"] {
+            counter!("idempotency_requests_total", "operation" => op, "outcome" => outcome).increment(0);
+        }
+    }
+}
+
+/// Records [`HTTP_REQUEST_DURATION`]; a layer of [`routes::router`](crate::routes::router).
+///
+/// The `path` label is the route pattern, not the path: `/admin/cache/{idempotency_key}` is one
+/// series, and paths that match no route share `unmatched`. `cache` is the response's
+/// [`CacheStatus`], `none` for endpoints without one.
+pub async fn record_duration(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let response = next.run(request).await;
+    let cache = response.extensions().get::<CacheStatus>().map_or("none", |status| status.label());
+    http_request(&method, &route, response.status().as_u16(), cache, started.elapsed());
+    response
 }
 
 pub(crate) fn llm_call(operation: Operation, ok: bool) {
@@ -128,7 +132,7 @@ pub(crate) fn answered(operation: Operation, status: CacheStatus, usage: &Usage)
     }
 }
 
-pub(crate) fn http_request(method: &str, path: &str, status: u16, cache: &'static str, duration: Duration) {
+fn http_request(method: &str, path: &str, status: u16, cache: &'static str, duration: Duration) {
     histogram!(
         HTTP_REQUEST_DURATION,
         "method" => method.to_owned(),

@@ -6,17 +6,23 @@
 //!
 //! `transcript` is required and must not be blank. `metadata` and each of its fields may be
 //! missing, `null` or blank: the request is then processed without the cache. A value of the wrong
-//! type, or a `meet_date` that is not an RFC 3339 date-time, is a 422 that names the field.
+//! type, or a `meet_date` that is not an RFC 3339 date-time, is a 422 that names the field. A body
+//! over [`MAX_BODY_BYTES`] is a 413 (tower-http's body-limit layer, set in
+//! [`routes::router`](crate::routes::router)).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::error::ApiError;
 use crate::IdempotencyKey;
+
+/// The largest body the service reads: 2 MiB.
+pub const MAX_BODY_BYTES: usize = 2 << 20;
 
 /// A validated request.
 ///
@@ -119,9 +125,11 @@ impl<S: Send + Sync> FromRequest<S> for ValidJson {
                 return Err(ApiError::UnsupportedMediaType);
             }
         }
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| ApiError::Body { status: rejection.status(), message: rejection.body_text() })?;
+        let body = Bytes::from_request(request, state).await.map_err(|rejection| match rejection.status() {
+            // A body without a Content-Length that streams past the limit.
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::body_too_large(),
+            status => ApiError::Body { status, message: rejection.body_text() },
+        })?;
         MeetingRequest::from_json(&body).map(ValidJson)
     }
 }

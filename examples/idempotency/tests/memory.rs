@@ -5,11 +5,14 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
+use idempotency_service::request::MAX_BODY_BYTES;
 use idempotency_service::IdempotencyKey;
-use serde_json::json;
+use reqwest::Method;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn a_repeated_request_is_a_hit_with_the_same_bytes_and_no_llm_call() {
@@ -132,7 +135,7 @@ async fn bad_input_is_a_422_that_names_the_field_and_caches_nothing() {
     assert_eq!((reply.status, reply.json()["field"].as_str()), (415, Some("content-type")));
     let huge = json!({"transcript": "x".repeat(3 << 20)});
     let reply = post_json(&client, &service.url("/extract"), &huge).await;
-    assert_eq!((reply.status, reply.json()["field"].as_str()), (413, Some("body")), "over axum's 2 MB limit");
+    assert_eq!((reply.status, reply.json()["field"].as_str()), (413, Some("body")), "a Content-Length over the limit");
     assert_eq!(service.llm().stats().calls, 0, "no rejected request reached the LLM");
 
     // The meeting the bad requests named has nothing stored.
@@ -224,8 +227,112 @@ async fn request_ids_are_echoed_or_made() {
     let bad = post_raw(&client, &service.url("/extract"), "nope").await;
     assert_eq!(bad.status, 422);
     assert!(bad.request_id.is_some_and(|id| uuid_like(&id)));
+    for unusable in ["two words".to_owned(), "x".repeat(129)] {
+        let reply =
+            read(client.get(service.url("/health")).header("x-request-id", &unusable).send().await.unwrap()).await;
+        let id = reply.request_id.unwrap_or_else(|| panic!("{unusable:?}: no id"));
+        assert!(uuid_like(&id), "{unusable:?} is replaced by a new id, not {id:?}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_are_json_errors_too() {
+    let service = start().await;
+    let client = client();
+    let missing = read(client.get(service.url("/nowhere")).send().await.unwrap()).await;
+    assert_eq!(missing.status, 404, "{}", missing.text());
+    assert_eq!(missing.json()["error"], "not_found");
+    assert_eq!(missing.content_type.as_deref(), Some("application/json"));
+    assert!(missing.request_id.is_some());
+
+    let cases = [
+        (Method::GET, "/extract", "POST"),
+        (Method::DELETE, "/health", "GET,HEAD"),
+        (Method::GET, "/admin/cache/clear", "POST"),
+    ];
+    for (method, path, allowed) in cases {
+        let response = client.request(method.clone(), service.url(path)).send().await.unwrap();
+        let allow = response.headers().get("allow").map(|value| value.to_str().unwrap().to_owned());
+        let reply = read(response).await;
+        assert_eq!(reply.status, 405, "{method} {path}: {}", reply.text());
+        assert_eq!(reply.json()["error"], "method_not_allowed", "{method} {path}");
+        assert_eq!(allow.as_deref(), Some(allowed), "{method} {path}: the Allow header stays");
+        assert!(reply.request_id.is_some());
+    }
+
+    let metrics = read(client.get(service.url("/metrics")).send().await.unwrap()).await.text();
+    let count = |labels: &[&str]| metric(&metrics, "http_request_duration_seconds_count", labels).unwrap_or(0.0);
+    assert!(count(&[r#"path="unmatched""#, r#"status="404""#]) >= 1.0, "{metrics}");
+    assert!(count(&[r#"path="/extract""#, r#"status="405""#]) >= 1.0, "{metrics}");
+}
+
+#[tokio::test]
+async fn a_body_streamed_past_the_limit_is_a_413_too() {
+    let service = start().await;
+    // No Content-Length: the limit is found while the body is read.
+    let (status, body) = post_chunked(service.addr(), "/extract", MAX_BODY_BYTES + 1).await;
+    assert_eq!(status, 413, "{body}");
+    let json: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"));
+    assert_eq!((json["error"].as_str(), json["field"].as_str()), (Some("unreadable_body"), Some("body")));
+    assert_eq!(service.llm().stats().calls, 0);
+}
+
+#[tokio::test]
+async fn a_request_over_the_timeout_is_a_504_and_stores_nothing() {
+    let latency = Duration::from_millis(600);
+    let service = start_with(config().with_llm_latency(latency).with_request_timeout(Duration::from_millis(100))).await;
+    let client = client();
+    let reply = post_json(&client, &service.url("/extract"), &meeting("MTG-timeout")).await;
+    assert_eq!(reply.status, 504, "{}", reply.text());
+    assert_eq!(reply.json()["error"], "timeout");
+    assert_eq!(reply.x_cache, None);
+    assert!(reply.request_id.is_some());
+
+    // Long after the LLM would have answered, nothing is stored for the meeting: the call was abandoned.
+    tokio::time::sleep(latency * 2).await;
+    let key = IdempotencyKey::for_meeting("MTG-timeout", "2025-10-15T10:00:00Z", "CUST-001");
+    let deleted =
+        read(client.delete(service.url(&format!("/admin/cache/{key}"))).bearer_auth(ADMIN_TOKEN).send().await.unwrap())
+            .await;
+    assert_eq!(deleted.json()["removed"]["extract"], false, "{}", deleted.text());
 }
 
 fn uuid_like(id: &str) -> bool {
     id.len() == 36 && id.chars().filter(|c| *c == '-').count() == 4
+}
+
+/// Posts `len` bytes as `Transfer-Encoding: chunked` (no Content-Length) on a raw connection, and
+/// returns the status and the body of the answer. The server may answer and close before it has
+/// read everything; writing then fails, which is expected.
+async fn post_chunked(addr: SocketAddr, path: &str, len: usize) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (mut reader, mut writer) = tokio::net::TcpStream::connect(addr).await.unwrap().into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    let writing = tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await?;
+        let chunk = vec![b'x'; 64 << 10];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            writer.write_all(format!("{n:x}\r\n").as_bytes()).await?;
+            writer.write_all(&chunk[..n]).await?;
+            writer.write_all(b"\r\n").await?;
+            left -= n;
+        }
+        writer.write_all(b"0\r\n\r\n").await
+    });
+    let mut response = Vec::new();
+    let mut buffer = [0; 8192];
+    while let Ok(n @ 1..) = reader.read(&mut buffer).await {
+        response.extend_from_slice(&buffer[..n]);
+    }
+    let _ = writing.await;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let status = head.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or_else(|| panic!("{head}"));
+    (status, body.to_owned())
 }

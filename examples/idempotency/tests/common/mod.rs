@@ -1,9 +1,11 @@
 //! What the integration tests share: starting the service, building bodies, reading replies.
 #![allow(dead_code)] // each test binary uses a part
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use idempotency_service::{Config, Service};
+use idempotency_service::{metrics, AppState, Config, Service};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
 
 /// The LLM stand-in's latency in tests: long enough that concurrent requests overlap.
@@ -22,8 +24,15 @@ pub async fn start() -> Service {
     start_with(config()).await
 }
 
+/// The test process's one metrics recorder, installed by the first service started, as `main`
+/// installs it before serving.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| metrics::builder().install_recorder().expect("no other recorder")).clone()
+}
+
 pub async fn start_with(config: Config) -> Service {
-    idempotency_service::spawn(config).await.expect("the service starts")
+    idempotency_service::spawn(AppState::new(config, prometheus())).await.expect("the service starts")
 }
 
 pub fn client() -> reqwest::Client {
