@@ -1,42 +1,21 @@
-//! Parses the options into a typed config that keeps each value's span.
+//! Parses the options into a typed config that keeps where each one was written.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitFloat, LitInt, LitStr, Token, UnOp};
 
-/// Collects errors so that all of them are reported at once (serde's `Ctxt`).
-#[derive(Default)]
-pub struct Ctxt {
-    errors: Vec<syn::Error>,
-}
+use crate::ctxt::Ctxt;
+use crate::key::Template;
 
-impl Ctxt {
-    /// Records an error spanned at `tokens` (from its first token to its last).
-    pub fn error_at(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
-        self.errors.push(syn::Error::new_spanned(tokens, message));
-    }
-
-    /// Records an error at `span`.
-    pub fn error_span(&mut self, span: Span, message: impl std::fmt::Display) {
-        self.errors.push(syn::Error::new(span, message));
-    }
-
-    /// Records an error already built.
-    pub fn push(&mut self, error: syn::Error) {
-        self.errors.push(error);
-    }
-
-    /// All errors as one, if there were any.
-    pub fn check(self) -> Result<(), syn::Error> {
-        let mut errors = self.errors.into_iter();
-        let Some(mut first) = errors.next() else { return Ok(()) };
-        for error in errors {
-            first.combine(error);
-        }
-        Err(first)
-    }
+/// An option as given: its name, the whole `name = value`, and the value that was read.
+pub struct Given<T> {
+    /// The option's name, where "expected due to this" points for a `ttl` expression.
+    pub name: Ident,
+    /// `name = value` as written, where errors about the option as a whole point.
+    pub tokens: TokenStream,
+    pub value: T,
 }
 
 /// An option that may be given once (serde's `Attr`): a second one is an error at its name,
@@ -44,7 +23,7 @@ impl Ctxt {
 struct Once<T> {
     name: &'static str,
     seen: bool,
-    value: Option<T>,
+    value: Option<Given<T>>,
 }
 
 impl<T> Once<T> {
@@ -52,13 +31,18 @@ impl<T> Once<T> {
         Once { name, seen: false, value: None }
     }
 
-    fn set(&mut self, cx: &mut Ctxt, at: &Ident, value: Option<T>) {
+    /// Records `option`'s value, `None` when it was invalid (its error is already recorded).
+    fn set(&mut self, cx: &mut Ctxt, option: &RawOption, value: Option<T>) {
         if self.seen {
-            cx.error_at(at, format!("duplicate option `{}`: give it once", self.name));
-        } else {
-            self.seen = true;
-            self.value = value;
+            cx.error_at(&option.name, format!("duplicate option `{}`: give it once", self.name));
+            return;
         }
+        self.seen = true;
+        self.value = value.map(|value| Given { name: option.name.clone(), tokens: option.to_token_stream(), value });
+    }
+
+    fn get(self) -> Option<Given<T>> {
+        self.value
     }
 }
 
@@ -67,27 +51,15 @@ pub enum Ttl {
     /// Known at compile time, in milliseconds.
     Fixed(u64),
     /// A `Duration` expression, evaluated at each call.
-    Expr {
-        /// The expression as written.
-        expr: Box<Expr>,
-        /// The `ttl` option's name: a type error about the expression says "expected due to this" there.
-        option: Ident,
-    },
+    Expr(Box<Expr>),
 }
 
-/// `cache_none = <bool>`, with the whole option kept for errors about it.
-pub struct CacheNone {
-    pub value: bool,
-    /// The tokens `cache_none = true`.
-    pub tokens: TokenStream,
-}
-
-/// The options of `#[cached(...)]`.
+/// The options of `#[cached(...)]`, each with where it was written.
 pub struct Options {
-    pub ttl: Option<Ttl>,
-    pub key: Option<LitStr>,
-    pub provider: Option<LitStr>,
-    pub cache_none: Option<CacheNone>,
+    pub ttl: Option<Given<Ttl>>,
+    pub key: Option<Given<Template>>,
+    pub provider: Option<Given<LitStr>>,
+    pub cache_none: Option<Given<bool>>,
 }
 
 const KNOWN: [&str; 4] = ["ttl", "key", "provider", "cache_none"];
@@ -100,6 +72,14 @@ struct RawOption {
     value: Expr,
 }
 
+impl ToTokens for RawOption {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.name.to_tokens(tokens);
+        self.eq_token.to_tokens(tokens);
+        self.value.to_tokens(tokens);
+    }
+}
+
 impl Options {
     /// Parses the attribute's arguments; errors go to `cx`, and what could be read is returned.
     pub fn parse(cx: &mut Ctxt, args: TokenStream) -> Options {
@@ -108,56 +88,52 @@ impl Options {
         let mut provider = Once::new("provider");
         let mut cache_none = Once::new("cache_none");
         for option in parse_list(args) {
-            let RawOption { name, eq_token, value } = match option {
+            let option = match option {
                 Ok(option) => option,
                 Err(error) => {
                     cx.push(error);
                     continue;
                 }
             };
-            match name.to_string().as_str() {
+            let value = &option.value;
+            match option.name.to_string().as_str() {
                 "ttl" => {
-                    let parsed = parse_ttl(cx, &name, value);
-                    ttl.set(cx, &name, parsed);
+                    let parsed = parse_ttl(cx, value);
+                    ttl.set(cx, &option, parsed);
                 }
                 "key" => {
-                    let parsed = string(cx, &value, "key", "a template such as \"user:{id}\"");
-                    key.set(cx, &name, parsed);
+                    let parsed = string(cx, value, "key", "a template such as \"user:{id}\"");
+                    key.set(cx, &option, parsed);
                 }
                 "provider" => {
-                    let parsed =
-                        string(cx, &value, "provider", "the name it was registered under, such as \"sessions\"")
-                            .filter(|name| {
-                                let empty = name.value().is_empty();
-                                if empty {
-                                    cx.error_at(
-                                name,
-                                "`provider` names a registered provider; to use the default one, remove `provider`",
-                            );
-                                }
-                                !empty
-                            });
-                    provider.set(cx, &name, parsed);
+                    let parsed = parse_provider(cx, value);
+                    provider.set(cx, &option, parsed);
                 }
                 "cache_none" => {
-                    let parsed = match &value {
-                        Expr::Lit(ExprLit { lit: Lit::Bool(LitBool { value: flag, .. }), .. }) => {
-                            Some(CacheNone { value: *flag, tokens: quote::quote!(#name #eq_token #value) })
-                        }
+                    let parsed = match value {
+                        Expr::Lit(ExprLit { lit: Lit::Bool(LitBool { value: flag, .. }), .. }) => Some(*flag),
                         other => {
                             cx.error_at(other, "`cache_none` takes `true` or `false`");
                             None
                         }
                     };
-                    cache_none.set(cx, &name, parsed);
+                    cache_none.set(cx, &option, parsed);
                 }
                 unknown => {
                     let hint = suggest(unknown).map(|known| format!("did you mean `{known}`? ")).unwrap_or_default();
-                    cx.error_at(&name, format!("unknown option `{unknown}`: {hint}`#[cached]` takes {KNOWN_LIST}"));
+                    cx.error_at(
+                        &option.name,
+                        format!("unknown option `{unknown}`: {hint}`#[cached]` takes {KNOWN_LIST}"),
+                    );
                 }
             }
         }
-        Options { ttl: ttl.value, key: key.value, provider: provider.value, cache_none: cache_none.value }
+        // The template is read once the options are: its errors come after theirs.
+        let key = key.get().map(|Given { name, tokens, value }| {
+            let value = Template::parse(cx, value);
+            Given { name, tokens, value }
+        });
+        Options { ttl: ttl.get(), key, provider: provider.get(), cache_none: cache_none.get() }
     }
 }
 
@@ -232,6 +208,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+fn parse_provider(cx: &mut Ctxt, value: &Expr) -> Option<LitStr> {
+    let name = string(cx, value, "provider", "the name it was registered under, such as \"sessions\"")?;
+    if name.value().is_empty() {
+        cx.error_at(&name, "`provider` names a registered provider; to use the default one, remove `provider`");
+        return None;
+    }
+    Some(name)
+}
+
 fn string(cx: &mut Ctxt, value: &Expr, option: &str, example: &str) -> Option<LitStr> {
     match value {
         Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.clone()),
@@ -244,8 +229,8 @@ fn string(cx: &mut Ctxt, value: &Expr, option: &str, example: &str) -> Option<Li
 
 const TTL_FORMS: &str = "`ttl` takes whole seconds (`ttl = 300`), a string with a unit (`\"250ms\"`, `\"30s\"`, `\"5m\"`, `\"24h\"`, `\"7d\"`), or a `Duration` expression";
 
-fn parse_ttl(cx: &mut Ctxt, option: &Ident, value: Expr) -> Option<Ttl> {
-    match &value {
+fn parse_ttl(cx: &mut Ctxt, value: &Expr) -> Option<Ttl> {
+    match value {
         Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) => return ttl_int(cx, int),
         Expr::Lit(ExprLit { lit: Lit::Float(float), .. }) => ttl_float(cx, float),
         Expr::Lit(ExprLit { lit: Lit::Str(text), .. }) => match parse_duration(&text.value()) {
@@ -254,9 +239,9 @@ fn parse_ttl(cx: &mut Ctxt, option: &Ident, value: Expr) -> Option<Ttl> {
         },
         Expr::Lit(other) => cx.error_at(other, TTL_FORMS),
         Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr, .. }) if matches!(**expr, Expr::Lit(_)) => {
-            cx.error_at(&value, "`ttl` cannot be negative: give a number of seconds, such as `ttl = 300`")
+            cx.error_at(value, "`ttl` cannot be negative: give a number of seconds, such as `ttl = 300`")
         }
-        _ => return Some(Ttl::Expr { expr: Box::new(value), option: option.clone() }),
+        _ => return Some(Ttl::Expr(Box::new(value.clone()))),
     }
     None
 }
@@ -325,7 +310,8 @@ fn parse_duration(text: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_duration, suggest, Ctxt, Options, Ttl};
+    use super::{parse_duration, suggest, Options, Ttl};
+    use crate::ctxt::Ctxt;
     use quote::quote;
 
     #[test]
@@ -352,7 +338,7 @@ mod tests {
 
     fn fixed_ttl(args: proc_macro2::TokenStream) -> Option<u64> {
         let mut cx = Ctxt::default();
-        match Options::parse(&mut cx, args).ttl {
+        match Options::parse(&mut cx, args).ttl.map(|ttl| ttl.value) {
             Some(Ttl::Fixed(ms)) => Some(ms),
             _ => None,
         }
@@ -368,7 +354,8 @@ mod tests {
         assert_eq!(errors(quote!(ttl = 1.5)), ["`ttl` takes whole seconds; for 1.5 seconds write `ttl = \"1500ms\"`"]);
         assert!(errors(quote!(ttl = -5))[0].contains("cannot be negative"));
         assert!(errors(quote!(ttl = -5, key = "a"))[0].contains("cannot be negative"));
-        assert!(matches!(Options::parse(&mut Ctxt::default(), quote!(ttl = -x)).ttl, Some(Ttl::Expr { .. })));
+        let ttl = Options::parse(&mut Ctxt::default(), quote!(ttl = -x)).ttl.map(|ttl| ttl.value);
+        assert!(matches!(ttl, Some(Ttl::Expr(_))));
     }
 
     #[test]

@@ -1,25 +1,42 @@
 //! Generates the cached function and its invalidation helper.
 
-use std::collections::BTreeSet;
-
 use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{GenericParam, Generics, ItemFn, WherePredicate};
 
-use crate::attr::Ttl;
+use crate::ast::Function;
+use crate::attr::{Given, Options, Ttl};
+use crate::ctxt::Ctxt;
 use crate::key::Segment;
-use crate::valid::{self, Mode, Plan};
+use crate::plan::{Key, Mode, Plan, DEFAULT_TTL_MS};
+use crate::valid;
+
+/// `#[cached(args)] item`, in phases: read the function, read the options, check them together,
+/// plan, generate. Always expands to something: on error, the errors and the function as written.
+pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
+    let func = match Function::parse(item) {
+        Ok(func) => func,
+        // The item as it was, with the error: nothing else to report about it.
+        Err(fallback) => return fallback,
+    };
+    let mut cx = Ctxt::default();
+    let options = Options::parse(&mut cx, args);
+    valid::check(&mut cx, &options, &func);
+    let plan = Plan::new(options, &func);
+    match cx.check() {
+        Ok(()) => expand(&plan, &func),
+        Err(errors) => fallback(errors, &plan, &func),
+    }
+}
 
 /// The function rewritten to go through the cache, followed by `<name>_invalidate`.
-pub fn expand(plan: &Plan, func: &ItemFn) -> TokenStream {
-    let ItemFn { attrs, vis, sig, block } = func;
-    let name = sig.ident.to_string();
+fn expand(plan: &Plan, func: &Function) -> TokenStream {
+    let Function { attrs, vis, sig, body, .. } = func;
     let provider = &plan.provider;
     let ret_ty = &plan.ret_ty;
-    let key = key_expr(plan);
-    let ttl = ttl_expr(&plan.ttl);
+    let label = label(plan);
+    let key = key_expr(plan, &plan.name);
+    let ttl = ttl_expr(plan);
     // The runtime call is spanned at the type that is cached: its `Mode` bound is where a type
     // that cannot be cached fails, and rustc then reports one error per missing trait at the
     // user's type. Every token of the call carries that span (the path, the parentheses around
@@ -51,7 +68,7 @@ pub fn expand(plan: &Plan, func: &ItemFn) -> TokenStream {
             }
             // A body that ends in `return x;` diverges here: that is the user's style, not a bug.
             #[allow(clippy::diverging_sub_expression)]
-            let __cache_ret: #ret_ty = #block;
+            let __cache_ret: #ret_ty = #body;
             #[allow(unreachable_code)]
             __cache_ret
         }
@@ -60,21 +77,20 @@ pub fn expand(plan: &Plan, func: &ItemFn) -> TokenStream {
     args.set_span(value_span);
     let args = TokenTree::Group(args);
     let dot_await = quote_spanned!(value_span=> .await);
-    let helper_key = key_expr(plan);
+    let helper_key = key_expr(plan, &plan.helper.name.to_string());
     let helper = helper(
         plan,
         func,
         quote! {
             let __cache_key: ::std::string::String = #helper_key;
-            ::cache_runtime::__private::invalidate(::core::concat!(::core::module_path!(), "::", #name), #provider, __cache_key)
-                .await
+            ::cache_runtime::__private::invalidate(#label, #provider, __cache_key).await
         },
     );
     quote! {
         #(#attrs)*
         #vis #sig {
             static __CACHE_SITE: ::cache_runtime::__private::CallSite =
-                ::cache_runtime::__private::CallSite::new(::core::concat!(::core::module_path!(), "::", #name), #provider);
+                ::cache_runtime::__private::CallSite::new(#label, #provider);
             let __cache_key: ::std::string::String = #key;
             #ttl
             #call #args #dot_await
@@ -89,161 +105,118 @@ pub fn expand(plan: &Plan, func: &ItemFn) -> TokenStream {
 /// (no "cannot find function `<name>_invalidate`"; thiserror's `fallback.rs`). It is never run:
 /// the crate does not compile, and its body does not build the key, whose placeholders may be the
 /// very error.
-pub fn fallback(errors: syn::Error, plan: &Plan, func: &ItemFn) -> TokenStream {
+fn fallback(errors: syn::Error, plan: &Plan, func: &Function) -> TokenStream {
     let errors = errors.to_compile_error();
+    let original = func.original();
     let helper = helper(plan, func, quote!(::core::unreachable!("`#[cached]` reported an error")));
     quote! {
         #errors
-        #func
+        #original
         #[allow(unused_variables)]
         #helper
     }
 }
 
-/// `<name>_invalidate`: the parameters the key names, `&self` where it names `self`, the generic
-/// parameters those use, and the function's `#[cfg]`s.
-fn helper(plan: &Plan, func: &ItemFn, body: TokenStream) -> TokenStream {
+/// `<name>_invalidate` with the plan's signature, the function's `#[cfg]`s and its visibility.
+fn helper(plan: &Plan, func: &Function, body: TokenStream) -> TokenStream {
     let vis = &func.vis;
-    let name = func.sig.ident.to_string();
-    let helper = valid::helper_name(func);
+    let helper = &plan.helper;
+    let name = &helper.name;
     let cfgs = func.attrs.iter().filter(|attr| attr.path().is_ident("cfg"));
-    let generics = helper_generics(&func.sig.generics, plan);
-    let (impl_generics, _, where_clause) = generics.split_for_impl();
-    let receiver = plan.key_uses_self.then(|| quote!(&self,));
-    let params = plan.key_params.iter().map(|p| {
-        let (name, ty) = (&p.name, &p.ty);
+    let (impl_generics, _, where_clause) = helper.generics.split_for_impl();
+    let receiver = helper.receiver.then(|| quote!(&self,));
+    let params = helper.params.iter().map(|param| {
+        let (name, ty) = (&param.name, &param.ty);
         quote!(#name: #ty)
     });
-    let doc = format!("Removes the entry that `{name}` cached for these arguments; true when there was one.");
+    let doc = format!("Removes the entry that `{}` cached for these arguments; true when there was one.", plan.name);
     quote! {
         #(#cfgs)*
         #[doc = #doc]
         #[allow(dead_code)]
-        #vis async fn #helper #impl_generics (#receiver #(#params),*) -> bool #where_clause {
+        #vis async fn #name #impl_generics (#receiver #(#params),*) -> bool #where_clause {
             #body
         }
     }
 }
 
-/// The function's generic parameters that the helper's parameters use, directly or through the
-/// bounds of a kept parameter (in its declaration or in a where-clause about it), and the
-/// where-clauses that name only kept parameters: a parameter that no key value mentions could not
-/// be inferred when the helper is called.
-fn helper_generics(generics: &Generics, plan: &Plan) -> Generics {
-    let param_name = |param: &GenericParam| match param {
-        GenericParam::Type(ty) => ty.ident.to_string(),
-        GenericParam::Lifetime(lt) => lt.lifetime.to_string(),
-        GenericParam::Const(c) => c.ident.to_string(),
-    };
-    let declared: BTreeSet<String> = generics.params.iter().map(param_name).collect();
-    let mut used = BTreeSet::new();
-    for param in &plan.key_params {
-        names_in(param.ty.to_token_stream(), &declared, &mut used);
-    }
-    let predicates: Vec<&WherePredicate> = generics.where_clause.iter().flat_map(|w| &w.predicates).collect();
-    loop {
-        let before = used.len();
-        let mut bounds = BTreeSet::new();
-        for param in generics.params.iter().filter(|p| used.contains(&param_name(p))) {
-            names_in(param.to_token_stream(), &declared, &mut bounds);
-        }
-        used.extend(bounds);
-        for predicate in &predicates {
-            let subject = match predicate {
-                WherePredicate::Type(predicate) => predicate.bounded_ty.to_token_stream(),
-                WherePredicate::Lifetime(predicate) => predicate.lifetime.to_token_stream(),
-                other => other.to_token_stream(),
-            };
-            let mut about = BTreeSet::new();
-            names_in(subject, &declared, &mut about);
-            if about.iter().any(|name| used.contains(name)) {
-                names_in(predicate.to_token_stream(), &declared, &mut used);
-            }
-        }
-        if used.len() == before {
-            break;
-        }
-    }
-    let keep = |names: BTreeSet<String>| names.iter().all(|name| used.contains(name));
-    let mut out = generics.clone();
-    out.params = generics.params.iter().filter(|p| used.contains(&param_name(p))).cloned().collect();
-    if let Some(where_clause) = &mut out.where_clause {
-        where_clause.predicates = predicates
-            .iter()
-            .filter(|predicate| {
-                let mut mentioned = BTreeSet::new();
-                names_in(predicate.to_token_stream(), &declared, &mut mentioned);
-                keep(mentioned)
-            })
-            .map(|predicate| (*predicate).clone())
-            .collect::<Punctuated<_, _>>();
-    }
-    out
+/// The function's name in logs and metrics: its module path and name. (The default key names the
+/// function more precisely; see [`key_expr`].)
+fn label(plan: &Plan) -> TokenStream {
+    let name = &plan.name;
+    quote!(::core::concat!(::core::module_path!(), "::", #name))
 }
 
-/// Adds to `out` the names in `declared` (type and const names, and lifetimes with their `'`)
-/// that appear in `tokens`.
-fn names_in(tokens: TokenStream, declared: &BTreeSet<String>, out: &mut BTreeSet<String>) {
-    let mut after_quote = false;
-    for token in tokens {
-        match &token {
-            TokenTree::Group(group) => names_in(group.stream(), declared, out),
-            TokenTree::Ident(ident) => {
-                let name = if after_quote { format!("'{ident}") } else { ident.to_string() };
-                if declared.contains(&name) {
-                    out.insert(name);
+/// The key, as an expression of type `String`, evaluated in the function named `written_in`:
+/// the cached function itself, or its helper.
+///
+/// The default key starts with the function's path as the compiler names it, `Self` type and type
+/// arguments included (`app::Users::find`, `app::count<app::Order>`), which only code inside the
+/// function can learn: the name of a closure's type is the path of the function that holds it.
+/// Each argument follows a `:`, written with `KeyBuilder::argument`, which writes an empty value
+/// as `%` so that no argument list reads as another function's path.
+fn key_expr(plan: &Plan, written_in: &str) -> TokenStream {
+    match &plan.key {
+        Key::Template(segments) => {
+            let mut capacity = 0usize;
+            let mut pushes = Vec::new();
+            for segment in segments {
+                match segment {
+                    Segment::Literal(text) => {
+                        capacity += text.len();
+                        pushes.push(quote!(__cache_key.literal(#text);));
+                    }
+                    Segment::Placeholder(placeholder) => {
+                        capacity += 8;
+                        let root = &placeholder.root;
+                        let members = placeholder.members.iter().map(|m| quote!(.#m));
+                        pushes.push(quote_spanned!(placeholder.span=> __cache_key.value(&#root #(#members)*);));
+                    }
                 }
             }
-            TokenTree::Punct(_) | TokenTree::Literal(_) => {}
+            quote! {{
+                let mut __cache_key = ::cache_runtime::__private::KeyBuilder::with_capacity(#capacity);
+                #(#pushes)*
+                __cache_key.finish()
+            }}
         }
-        after_quote = matches!(&token, TokenTree::Punct(punct) if punct.as_char() == '\'');
-    }
-}
-
-/// Builds the key; the default key starts with the function's module path and name.
-fn key_expr(plan: &Plan) -> TokenStream {
-    let mut capacity = 0usize;
-    let mut pushes = Vec::new();
-    if plan.default_key {
-        let name = &plan.function;
-        capacity += 32 + name.len();
-        pushes.push(quote!(__cache_key.literal(::core::concat!(::core::module_path!(), "::", #name));));
-    }
-    for segment in &plan.segments {
-        match segment {
-            Segment::Literal(text) => {
-                capacity += text.len();
-                pushes.push(quote!(__cache_key.literal(#text);));
-            }
-            Segment::Placeholder(placeholder) => {
-                capacity += 8;
-                let root = &placeholder.root;
-                let members = placeholder.members.iter().map(|m| quote!(.#m));
-                pushes.push(quote_spanned!(placeholder.span=> __cache_key.value(&#root #(#members)*);));
-            }
+        Key::Default(params) => {
+            let name = &plan.name;
+            let capacity = 9 * params.len();
+            let pushes = params
+                .iter()
+                .map(|param| quote_spanned!(param.span()=> __cache_key.literal(":"); __cache_key.argument(&#param);));
+            quote! {{
+                let __cache_marker = || ();
+                let __cache_path = ::cache_runtime::__private::function_path(
+                    ::core::any::type_name_of_val(&__cache_marker),
+                    #written_in,
+                    #name,
+                );
+                let mut __cache_key =
+                    ::cache_runtime::__private::KeyBuilder::with_capacity(__cache_path.len() + #capacity);
+                __cache_key.literal(&__cache_path);
+                #(#pushes)*
+                __cache_key.finish()
+            }}
         }
     }
-    quote! {{
-        let mut __cache_key = ::cache_runtime::__private::KeyBuilder::with_capacity(#capacity);
-        #(#pushes)*
-        __cache_key.finish()
-    }}
 }
 
 /// `let __cache_ttl = ...;`. For an expression, the declared type is spanned at the `ttl` option,
 /// so that a type error reads "expected `Duration`, found `u32`" at the expression and "expected
 /// due to this" at `ttl`.
-fn ttl_expr(ttl: &Ttl) -> TokenStream {
-    match ttl {
-        Ttl::Fixed(ms) => quote! {
-            let __cache_ttl: ::cache_runtime::__private::Duration = ::cache_runtime::__private::Duration::from_millis(#ms);
-        },
-        Ttl::Expr { expr, option } => {
-            let duration = quote_spanned!(option.span()=> ::cache_runtime::__private::Duration);
-            quote! {
-                let __cache_ttl: #duration = #expr;
-            }
+fn ttl_expr(plan: &Plan) -> TokenStream {
+    let ms = match &plan.ttl {
+        Some(Given { name, value: Ttl::Expr(expr), .. }) => {
+            let duration = quote_spanned!(name.span()=> ::cache_runtime::__private::Duration);
+            return quote!(let __cache_ttl: #duration = #expr;);
         }
+        Some(Given { value: Ttl::Fixed(ms), .. }) => *ms,
+        None => DEFAULT_TTL_MS,
+    };
+    quote! {
+        let __cache_ttl: ::cache_runtime::__private::Duration = ::cache_runtime::__private::Duration::from_millis(#ms);
     }
 }
 
@@ -253,7 +226,7 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .into_iter()
         .map(|mut token| {
             if let TokenTree::Group(group) = &token {
-                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
                 inner.set_span(span);
                 token = TokenTree::Group(inner);
             } else {
@@ -266,55 +239,57 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
 
 #[cfg(test)]
 mod tests {
-    use proc_macro2::TokenStream;
     use quote::quote;
-    use syn::ItemFn;
 
-    use super::helper_generics;
-    use crate::attr::{Ctxt, Options};
-    use crate::valid;
+    use super::cached;
 
-    /// The helper's generics and where-clause, as tokens in a string.
-    fn generics_of(args: TokenStream, func: TokenStream) -> String {
-        let func: ItemFn = syn::parse2(func).expect("a function");
-        let mut cx = Ctxt::default();
-        let options = Options::parse(&mut cx, args);
-        let plan = valid::check(&mut cx, options, &func);
-        assert!(cx.check().is_ok());
-        let generics = helper_generics(&func.sig.generics, &plan);
-        let (impl_generics, _, where_clause) = generics.split_for_impl();
-        quote!(#impl_generics #where_clause).to_string()
+    /// Tokens as `quote` prints them, without the spaces it puts between tokens.
+    fn compact(tokens: proc_macro2::TokenStream) -> String {
+        tokens.to_string().split_whitespace().collect()
     }
 
     #[test]
-    fn the_helper_keeps_the_generics_its_parameters_use() {
-        let kept = generics_of(
-            quote!(key = "x:{x}"),
+    fn a_body_that_does_not_parse_still_expands_the_function_and_its_helper() {
+        let out = cached(
+            quote!(key = "user:{id}"),
             quote! {
-                async fn f<'a, T: Display + 'a, U, V: Clone>(x: &'a T, u: U) -> V
-                where
-                    T: Into<W>,
-                    U: Into<T>,
-                    V: Send,
-                { make() }
+                pub async fn get_user(id: u64) -> Option<String> {
+                    let name = ;
+                    match id { 1 => }
+                }
             },
         );
-        assert_eq!(kept, quote!(<'a, T: Display + 'a> where T: Into<W>).to_string());
+        let text = compact(out);
+        assert!(!text.contains("compile_error"), "the macro leaves the body's error to rustc: {text}");
+        assert!(text.contains("pubasyncfnget_user(id:u64)->Option<String>{"), "{text}");
+        assert!(text.contains("{letname=;matchid{1=>}}"), "{text}");
+        assert!(text.contains("pubasyncfnget_user_invalidate(id:u64)->bool"), "{text}");
     }
 
     #[test]
-    fn a_value_type_that_no_parameter_names_is_left_out() {
-        let kept = generics_of(
-            quote!(key = "d:{id}"),
+    fn with_an_option_error_too_the_body_is_kept_as_written() {
+        let out = cached(quote!(ttl = 0), quote!(async fn count(n: u8) -> u8 { n + }));
+        let text = compact(out);
+        assert!(text.contains("compile_error"), "{text}");
+        assert!(text.contains("asyncfncount(n:u8)->u8{n+}"), "{text}");
+        assert!(text.contains("asyncfncount_invalidate(n:u8)->bool"), "{text}");
+    }
+
+    #[test]
+    fn the_default_key_starts_with_the_path_the_compiler_gives_the_function() {
+        let text = compact(cached(
+            quote!(),
             quote!(
-                async fn decode<V>(id: u64) -> Option<V>
-                where
-                    V: Clone,
-                {
-                    make()
+                async fn count<T>(n: u8) -> u8 {
+                    n
                 }
             ),
-        );
-        assert_eq!(kept, "");
+        ));
+        // In the function, and in the helper, which names the function it serves.
+        assert!(text.contains("function_path(::core::any::type_name_of_val(&__cache_marker),\"count\",\"count\",)"));
+        assert!(text
+            .contains("function_path(::core::any::type_name_of_val(&__cache_marker),\"count_invalidate\",\"count\",)"));
+        assert!(text.contains("__cache_key.literal(\":\");__cache_key.argument(&n);"), "{text}");
+        assert!(text.contains("asyncfncount_invalidate<T>(n:u8)->bool"), "{text}");
     }
 }

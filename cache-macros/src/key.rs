@@ -3,7 +3,30 @@
 use proc_macro2::Span;
 use syn::{Ident, LitStr, Member};
 
-use crate::attr::Ctxt;
+use crate::ctxt::Ctxt;
+
+/// `key = "..."`: the literal as written and what was read from it.
+pub struct Template {
+    /// Where errors about the template point.
+    pub literal: LitStr,
+    pub segments: Vec<Segment>,
+}
+
+impl Template {
+    /// Parses `literal`; errors go to `cx`, see [`parse`].
+    pub fn parse(cx: &mut Ctxt, literal: LitStr) -> Template {
+        let segments = parse(cx, &literal);
+        Template { literal, segments }
+    }
+
+    /// The placeholders, in template order.
+    pub fn placeholders(&self) -> impl Iterator<Item = &Placeholder> {
+        self.segments.iter().filter_map(|segment| match segment {
+            Segment::Placeholder(placeholder) => Some(placeholder),
+            Segment::Literal(_) => None,
+        })
+    }
+}
 
 /// One piece of a template.
 pub enum Segment {
@@ -45,7 +68,7 @@ pub const GLOB_CHARS: &[char] = &['*', '?', '[', ']', '\\'];
 /// the placeholders that could be read still shape the invalidation helper. Every error points at
 /// the string literal (a span inside a string is not available on stable Rust), and its message
 /// names the placeholder or character at fault.
-pub fn parse(cx: &mut Ctxt, template: &LitStr) -> Vec<Segment> {
+fn parse(cx: &mut Ctxt, template: &LitStr) -> Vec<Segment> {
     let text = template.value();
     let span = template.span();
     if text.is_empty() {
@@ -144,20 +167,24 @@ fn placeholder(cx: &mut Ctxt, inner: &str, span: Span) -> Option<Placeholder> {
     };
     let mut parts = path.split('.');
     let root = parts.next().unwrap_or_default();
-    let root = if root == "self" {
+    // `self` is a keyword, which `parse_str` refuses; `r#type` is a raw identifier, which
+    // `Ident::new` refuses.
+    let mut root = if root == "self" {
         Ident::new("self", span)
-    } else if syn::parse_str::<Ident>(root).is_ok() {
-        Ident::new(root, span)
+    } else if let Ok(ident) = syn::parse_str::<Ident>(root) {
+        ident
     } else {
         not_a_placeholder(cx);
         return None;
     };
+    root.set_span(span);
     let mut members = Vec::new();
     for part in parts {
         let member = if let Ok(index) = part.parse::<u32>() {
             Member::Unnamed(syn::Index { index, span })
-        } else if syn::parse_str::<Ident>(part).is_ok() {
-            Member::Named(Ident::new(part, span))
+        } else if let Ok(mut ident) = syn::parse_str::<Ident>(part) {
+            ident.set_span(span);
+            Member::Named(ident)
         } else {
             not_a_placeholder(cx);
             return None;
@@ -176,7 +203,7 @@ pub fn may_appear_in_value(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{parse, Segment};
-    use crate::attr::Ctxt;
+    use crate::ctxt::Ctxt;
     use proc_macro2::Span;
     use syn::LitStr;
 

@@ -114,7 +114,7 @@ impl Repo {
         n * n
     }
 
-    #[cached]
+    #[cached(key = "count:{self.tenant}:{a}:{b}")]
     async fn count(&self, a: u8, b: String) -> usize {
         self.runs.fetch_add(1, SeqCst);
         usize::from(a) + b.len()
@@ -140,9 +140,8 @@ async fn methods_with_and_without_self() {
         assert_eq!(repo.count(1, "ab".into()).await, 3);
         assert_eq!(repo.count(1, "ab".into()).await, 3);
         assert_eq!(repo.runs.load(SeqCst), 2);
-        // The default key: module path, function name, then every parameter but self.
-        assert!(cache_runtime::exists("macro_shapes::count:1:ab").await.unwrap());
-        assert!(Repo::count_invalidate(1, "ab".into()).await);
+        assert!(cache_runtime::exists("count:acme:1:ab").await.unwrap());
+        assert!(repo.count_invalidate(1, "ab".into()).await);
     })
     .await;
 }

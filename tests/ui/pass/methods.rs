@@ -1,5 +1,7 @@
-// Methods: `&self` with `{self.field}` in the key, an associated fn without `self`, `&mut self`.
-// The helper of a method is an associated fn; it takes `&self` only where the key names `self`.
+// Methods: `&self` with `{self.field}` in the key, an associated fn without `self` (with a key and
+// with the default key), `&mut self`. The helper of a method is an associated fn; it takes `&self`
+// only where the key names `self`. A method with a receiver has no default key: its key says
+// whether the receiver matters.
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use cache_runtime::cached;
@@ -28,10 +30,17 @@ impl Repo {
         by
     }
 
-    #[cached]
+    /// The key does not name `self`: the entry is shared by every `Repo`.
+    #[cached(key = "count:{a}:{b}")]
     async fn count(&self, a: u8, b: String) -> usize {
         self.runs.fetch_add(1, SeqCst);
         usize::from(a) + b.len()
+    }
+
+    /// The default key: the path `<crate>::Repo::cube`, then the argument.
+    #[cached]
+    async fn cube(n: u64) -> u64 {
+        n * n * n
     }
 }
 
@@ -55,5 +64,9 @@ async fn main() {
     assert_eq!(repo.count(1, "ab".into()).await, 3);
     assert_eq!(repo.count(1, "ab".into()).await, 3);
     assert_eq!(repo.runs.load(SeqCst), 5);
+    assert!(cache_runtime::exists("count:1:ab").await.unwrap());
     assert!(Repo::count_invalidate(1, "ab".into()).await);
+
+    assert_eq!(Repo::cube(3).await, 27);
+    assert!(Repo::cube_invalidate(3).await);
 }
