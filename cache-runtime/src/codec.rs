@@ -16,12 +16,25 @@
 //! garbage. The type check knows names, not layouts: when a type's fields change, change its key
 //! (`"user:v2:{id}"`) so that old entries are not read. The in-memory provider keeps typed values
 //! and uses no codec at all.
+//!
+//! Decoding what a store returns is bounded by the payload's length, whatever the payload
+//! claims: in the built-in codecs, all the sequences and maps of one value together hold at most
+//! one element per payload byte, zero-sized elements (`()`, unit structs) included. A claim
+//! beyond that is a decode error (a miss): before the first element when the format passes the
+//! length on, at the latest once the elements outnumber the bytes. A well-formed value
+//! reaches the bound only by holding more zero-sized values in sequences than its encoding has
+//! bytes (postcard writes a `Vec<()>` of 1000 elements in 2 bytes): such a value is stored but
+//! never read back.
 
 use std::fmt;
 
 pub use erased_serde;
 
 use crate::error::CacheError;
+
+mod bounded;
+
+use bounded::{Bounded, Budget};
 
 /// The closure a codec hands its deserializer to; see [`Codec::decode`].
 pub type DecodeVisitor<'v> = dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error> + 'v;
@@ -60,6 +73,10 @@ pub trait Codec: Send + Sync + fmt::Debug + 'static {
     /// Appends the encoding of `value` to `out`.
     fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), CacheError>;
     /// Hands a deserializer over `bytes` to `visit`, and fails if `bytes` hold more than one value.
+    ///
+    /// `bytes` come from a store and may be foreign or corrupt: decoding them should fail rather
+    /// than run longer than their length warrants. The built-in codecs do (see the
+    /// [module docs](self)); a format whose elements can take no bytes needs a bound of its own.
     fn decode(&self, bytes: &[u8], visit: &mut DecodeVisitor<'_>) -> Result<(), CacheError>;
 }
 
@@ -67,11 +84,21 @@ fn codec_error(codec: &'static str, message: impl fmt::Display) -> CacheError {
     CacheError::Codec { codec, message: message.to_string() }
 }
 
+/// The error of a failed decode: the budget's own words if it stopped the decode (postcard drops
+/// custom messages), the format's otherwise.
+fn decode_error(codec: &'static str, budget: &Budget, error: impl fmt::Display) -> CacheError {
+    match budget.overrun() {
+        Some(overrun) => codec_error(codec, overrun),
+        None => codec_error(codec, error),
+    }
+}
+
 /// [postcard](https://docs.rs/postcard): compact, maintained, the default.
 ///
 /// Sequences read from the wire are pre-allocated by serde with at most 1 MiB whatever length a
 /// corrupt payload claims, and strings are checked against the bytes left, so a damaged value
-/// cannot make decoding allocate without bound.
+/// cannot make decoding allocate without bound; nor can it claim more elements than it has bytes
+/// (see the [module docs](self)).
 ///
 /// ```
 /// use cache_runtime::codec::{Codec, Postcard};
@@ -93,8 +120,10 @@ impl Codec for Postcard {
         Ok(())
     }
     fn decode(&self, bytes: &[u8], visit: &mut DecodeVisitor<'_>) -> Result<(), CacheError> {
+        let budget = Budget::new(bytes.len());
         let mut de = postcard::Deserializer::from_bytes(bytes);
-        visit(&mut <dyn erased_serde::Deserializer>::erase(&mut de)).map_err(|e| codec_error("postcard", e))?;
+        visit(&mut <dyn erased_serde::Deserializer>::erase(Bounded::new(&mut de, &budget)))
+            .map_err(|e| decode_error("postcard", &budget, e))?;
         let rest = de.finalize().map_err(|e| codec_error("postcard", e))?;
         if !rest.is_empty() {
             return Err(codec_error("postcard", format!("{} bytes left over after the value", rest.len())));
@@ -137,8 +166,10 @@ impl Codec for Bincode {
         Ok(())
     }
     fn decode(&self, bytes: &[u8], visit: &mut DecodeVisitor<'_>) -> Result<(), CacheError> {
-        let ((), read) = bincode::serde::seed_decode_from_slice(ErasedSeed(visit), bytes, Self::config())
-            .map_err(|e| codec_error("bincode", e))?;
+        let budget = Budget::new(bytes.len());
+        let ((), read) =
+            bincode::serde::seed_decode_from_slice(ErasedSeed { visit, budget: &budget }, bytes, Self::config())
+                .map_err(|e| decode_error("bincode", &budget, e))?;
         if read != bytes.len() {
             return Err(codec_error("bincode", format!("{} bytes left over after the value", bytes.len() - read)));
         }
@@ -146,15 +177,20 @@ impl Codec for Bincode {
     }
 }
 
-/// Hands a typed deserializer to an erased visitor, for formats that only take a seed.
+/// Hands a typed deserializer, bounded by `budget`, to an erased visitor, for formats that only
+/// take a seed.
 #[cfg(feature = "bincode")]
-struct ErasedSeed<'a, 'v>(&'a mut DecodeVisitor<'v>);
+struct ErasedSeed<'a, 'v, 'b> {
+    visit: &'a mut DecodeVisitor<'v>,
+    budget: &'b Budget,
+}
 
 #[cfg(feature = "bincode")]
-impl<'de> serde::de::DeserializeSeed<'de> for ErasedSeed<'_, '_> {
+impl<'de> serde::de::DeserializeSeed<'de> for ErasedSeed<'_, '_, '_> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        (self.0)(&mut <dyn erased_serde::Deserializer>::erase(deserializer)).map_err(serde::de::Error::custom)
+        (self.visit)(&mut <dyn erased_serde::Deserializer>::erase(Bounded::new(deserializer, self.budget)))
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -182,8 +218,10 @@ impl Codec for Json {
         serde_json::to_writer(out, value).map_err(|e| codec_error("json", e))
     }
     fn decode(&self, bytes: &[u8], visit: &mut DecodeVisitor<'_>) -> Result<(), CacheError> {
+        let budget = Budget::new(bytes.len());
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        visit(&mut <dyn erased_serde::Deserializer>::erase(&mut de)).map_err(|e| codec_error("json", e))?;
+        visit(&mut <dyn erased_serde::Deserializer>::erase(Bounded::new(&mut de, &budget)))
+            .map_err(|e| decode_error("json", &budget, e))?;
         de.end().map_err(|e| codec_error("json", e))
     }
 }
