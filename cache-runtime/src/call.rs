@@ -112,12 +112,13 @@ where
 {
     let Some(slot) = site.slot() else { return body.await };
     let origin = site.origin(&slot);
-    let read = read::<M::Value>(&origin, &slot, &key).await;
+    let mut budget = Budget::of(&slot);
+    let read = read::<M::Value>(&origin, &slot, &key, &mut budget).await;
     let read = match read {
         Read::Hit(value) => return M::restore(value),
         other => other,
     };
-    match settle::<M::Value>(&origin, &slot, &key, &read).await {
+    match settle::<M::Value>(&origin, &slot, &key, &read, &mut budget).await {
         Settled::Value(value) => {
             origin.joined(&key);
             M::restore(value)
@@ -126,7 +127,7 @@ where
             origin.miss(&key);
             let out = lead.leader.run(body).await;
             if let Some(kept) = M::keep(&out) {
-                lead.finish(&origin, &slot, &key, CachedValue::new(kept), ttl).await;
+                lead.finish(&origin, &slot, &key, CachedValue::new(kept), ttl, budget).await;
             }
             out
         }
@@ -145,7 +146,7 @@ pub async fn invalidate(function: &'static str, provider: &'static str, key: Str
         return false;
     };
     let origin = Origin { function, provider: &slot.name, counters: slot.provider.counters(), handles: None };
-    FLIGHTS.void(slot.store, &Scope::Key(&key), slot.max_wait).await;
+    let _invalidation = FLIGHTS.void(slot.store, &Scope::Key(&key), slot.exclusive()).await;
     match slot.provider.delete(&key).await {
         Ok(removed) => {
             origin.removed(&key, u64::from(removed));
@@ -169,11 +170,37 @@ pub(crate) enum Read<V> {
     Failed(CacheError),
 }
 
+/// What a call may still spend on its store: one operation timeout in all, shared by the read,
+/// the lease and the write, so that a hung Redis costs a call at most that. Waiting for another
+/// caller's computation is not spent from it (`max_wait` bounds that).
+pub(crate) struct Budget {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    left: Duration,
+}
+
+impl Budget {
+    pub(crate) fn of(slot: &Slot) -> Budget {
+        match &slot.backend {
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => Budget { left: redis.op_timeout() },
+            _ => Budget { left: Duration::MAX },
+        }
+    }
+}
+
 /// Reads `key` as a `V`; a hit, an unusable entry and a failure are counted and logged here.
-pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str) -> Read<V> {
+#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, budget: &mut Budget) -> Read<V> {
     let found = match &slot.backend {
         Backend::Memory(memory) => Ok(memory.get_direct(key).await),
-        _ => slot.provider.get(key).await,
+        #[cfg(feature = "redis")]
+        Backend::Redis(redis) => {
+            let started = Instant::now();
+            let found = redis.get_within(key, budget.left).await;
+            budget.left = budget.left.saturating_sub(started.elapsed());
+            found
+        }
+        Backend::Other => slot.provider.get(key).await,
     };
     let error = match found {
         Ok(Some(value)) => match value.to_typed::<V>(key) {
@@ -192,6 +219,24 @@ pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &
     } else {
         Read::Failed(error)
     }
+}
+
+/// Reads `key` again after a leader stored it, without counting the read: the caller counts as
+/// joined if it finds the value. Anything else (nothing there, an error) reads as nothing.
+#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+async fn read_again<V: CacheValue>(slot: &Slot, key: &str, budget: &mut Budget) -> Option<V> {
+    let found = match &slot.backend {
+        Backend::Memory(memory) => memory.get_direct(key).await,
+        #[cfg(feature = "redis")]
+        Backend::Redis(redis) => {
+            let started = Instant::now();
+            let found = redis.get_within(key, budget.left).await;
+            budget.left = budget.left.saturating_sub(started.elapsed());
+            found.ok().flatten()
+        }
+        Backend::Other => slot.provider.get(key).await.ok().flatten(),
+    };
+    found.and_then(|value| value.to_typed::<V>(key).ok())
 }
 
 /// How a call that missed goes on.
@@ -223,14 +268,22 @@ enum StoreRight {
 
 /// Joins the key's flight until this caller has a value or leads; waits are bounded by the
 /// slot's `max_wait` in all.
-async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>) -> Settled<V> {
+async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>, budget: &mut Budget) -> Settled<V> {
     let deadline = Instant::now() + slot.max_wait;
     loop {
-        let mut leader = match FLIGHTS.join(slot.store, key) {
+        let leader = match FLIGHTS.join(slot.store, key) {
             Join::Lead(leader) => leader,
             Join::Cycle => {
                 origin.recursion(key);
                 return Settled::Alone;
+            }
+            Join::AfterStore(stored) => {
+                // Whatever the leader hands out, this caller reads what the store holds.
+                let _ = stored.wait(deadline.saturating_duration_since(Instant::now())).await;
+                match read_again::<V>(slot, key, budget).await {
+                    Some(value) => return Settled::Value(value),
+                    None => continue,
+                }
             }
             Join::Wait(waiter) => match waiter.wait(deadline.saturating_duration_since(Instant::now())).await {
                 Waited::Value(value) => match value.to_typed::<V>(key) {
@@ -249,12 +302,12 @@ async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read
                 }
             },
         };
-        let right = match lease(origin, slot, key, read, deadline).await {
+        let right = match lease(origin, slot, key, read, deadline, budget).await {
+            // Not handed to this flight's waiters: a read of the store is this caller's alone (an
+            // invalidation may remove the value right after it, and a waiter may come after
+            // that). They start over and read the store themselves.
             Leased::Value(value) => match value.to_typed::<V>(key) {
-                Ok(typed) => {
-                    leader.hand_out(value);
-                    return Settled::Value(typed);
-                }
+                Ok(typed) => return Settled::Value(typed),
                 Err(error) => {
                     origin.failed("get", key, &error);
                     StoreRight::HandOutOnly
@@ -278,11 +331,21 @@ enum Leased {
 /// store (the leader of a flight that ended meanwhile stored it): on Redis in one script, on
 /// another store by a second read, which is not counted.
 #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
-async fn lease<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>, deadline: Instant) -> Leased {
+async fn lease<V: CacheValue>(
+    origin: &Origin<'_>,
+    slot: &Slot,
+    key: &str,
+    read: &Read<V>,
+    deadline: Instant,
+    budget: &mut Budget,
+) -> Leased {
     let look_again = matches!(read, Read::Empty);
     match &slot.backend {
+        // Redis did not answer the read: the lease is skipped, and so is the write.
         #[cfg(feature = "redis")]
-        Backend::Redis(redis) => match redis.acquire(key, look_again, deadline).await {
+        Backend::Redis(_) if matches!(read, Read::Failed(_)) => Leased::Right(StoreRight::HandOutOnly),
+        #[cfg(feature = "redis")]
+        Backend::Redis(redis) => match redis.acquire(key, look_again, deadline, &mut budget.left).await {
             Ok(Acquired::Value(value)) => Leased::Value(value),
             Ok(Acquired::Leased(lease)) => Leased::Right(StoreRight::Fleet(lease)),
             Ok(Acquired::TimedOut) => {
@@ -292,9 +355,7 @@ async fn lease<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read:
             Ok(Acquired::Held) => Leased::Right(StoreRight::HandOutOnly),
             Err(error) => {
                 // The lease is skipped while Redis is unavailable; the call still computes.
-                if !matches!(read, Read::Failed(_)) {
-                    origin.failed("lease", key, &error);
-                }
+                origin.failed("lease", key, &error);
                 Leased::Right(StoreRight::HandOutOnly)
             }
         },
@@ -313,8 +374,9 @@ async fn lease<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read:
 impl Lead {
     /// Stores the value the leader computed, unless an invalidation voided its lease meanwhile,
     /// and hands it to the waiters. A store that fails is counted and logged, never returned.
-    async fn finish(mut self, origin: &Origin<'_>, slot: &Slot, key: &str, value: CachedValue, ttl: Duration) {
-        let Some(storing) = self.leader.begin_store() else {
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+    async fn finish(mut self, origin: &Origin<'_>, slot: &Slot, key: &str, value: CachedValue, ttl: Duration, budget: Budget) {
+        let Some(storing) = self.leader.begin_store(slot.exclusive()).await else {
             origin.not_stored(key, "an invalidation covered the key while it was computed");
             return;
         };
@@ -327,7 +389,7 @@ impl Lead {
             StoreRight::Local => slot.provider.set(key, value.clone(), ttl).await.map(|()| true),
             #[cfg(feature = "redis")]
             StoreRight::Fleet(lease) => match &slot.backend {
-                Backend::Redis(redis) => redis.store_leased(lease, key, &value, ttl).await,
+                Backend::Redis(redis) => redis.store_leased(lease, key, &value, ttl, budget.left).await,
                 _ => Ok(false),
             },
             StoreRight::HandOutOnly => {

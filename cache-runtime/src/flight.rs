@@ -4,12 +4,19 @@
 //! value and hands it to the callers that joined meanwhile. A flight doubles as a lease on the
 //! key (as in "Scaling Memcache at Facebook"): an invalidation that covers the key detaches the
 //! flight, so that later callers start a new one, and voids it, so that its leader stores
-//! nothing and its waiters are not handed its value. A leader that is storing when the
-//! invalidation comes is waited for, and the invalidation removes what it stored. So once an
-//! invalidation returns, no value computed before it is stored, nor handed to a caller.
+//! nothing and its waiters are not handed its value. On a store that one process owns (memory,
+//! or a store of your own), a leader stores under a read lock of its key's shard and an
+//! invalidation runs under the write lock: it waits for the stores under way, and the stores
+//! that come after it find their flight voided. (On Redis the leases in Redis do that job, see
+//! the `redis` module.) So once an invalidation returns, no value computed before it is stored,
+//! nor handed to a caller.
 //!
 //! A waiter learns the outcome of the flight it joined: a value, or none (the leader failed,
-//! panicked, was dropped, or its flight was voided), and then it starts over. Every wait is
+//! panicked, was dropped, or its flight was voided), and then it starts over. Only callers that
+//! joined while the leader computed take its value: one that comes once the leader has begun to
+//! store reads the store when the leader is done. On a store shared by a fleet, an invalidation on
+//! another instance may run between the leader's write and the caller's arrival, and only the
+//! store knows. Every wait is
 //! bounded. A caller never waits on a flight that waits on it: each task that leads flights
 //! records which flight it waits on, and a caller that would close a cycle (a body calling its
 //! own key, or two bodies calling each other's) computes instead.
@@ -23,7 +30,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{watch, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::key::Pattern;
 use crate::stats::StoreId;
@@ -55,6 +62,8 @@ type Shard = HashMap<(StoreId, String), Arc<Flight>>;
 /// Running computations, sharded by key.
 pub(crate) struct Flights {
     shards: Box<[Mutex<Shard>]>,
+    /// Per shard: leaders store under the read lock, invalidations run under the write lock.
+    stores: Box<[RwLock<()>]>,
     hasher: RandomState,
 }
 
@@ -63,8 +72,6 @@ pub(crate) struct Flight {
     store: StoreId,
     key: String,
     phase: Mutex<Phase>,
-    /// Signalled when a leader that was storing is done.
-    stored: Notify,
     outcome: watch::Sender<Outcome>,
     /// The task that runs the body.
     leader: Arc<Task>,
@@ -73,8 +80,8 @@ pub(crate) struct Flight {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Computing,
+    /// The leader has begun to store its value (and may have stored it).
     Storing,
-    Stored,
     Voided,
 }
 
@@ -115,15 +122,27 @@ pub(crate) enum Join {
     Wait(Waiter),
     /// The running flight waits, directly or not, on this caller: compute instead of waiting.
     Cycle,
+    /// The flight's leader is storing or has stored its value: read the store once the flight
+    /// ends, instead of taking the value from the leader. (On a shared store an invalidation on
+    /// another instance may have removed it since, and this caller may have started after that.)
+    AfterStore(Waiter),
 }
 
 impl Flights {
     fn new() -> Self {
-        Flights { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), hasher: RandomState::new() }
+        Flights {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            stores: (0..SHARDS).map(|_| RwLock::new(())).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn index(&self, key: &str) -> usize {
+        self.hasher.hash_one(key) as usize % SHARDS
     }
 
     fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
-        lock(&self.shards[self.hasher.hash_one(key) as usize % SHARDS])
+        lock(&self.shards[self.index(key)])
     }
 
     /// Joins the flight of `key` in `store`, or starts one.
@@ -133,6 +152,9 @@ impl Flights {
         if let Some(flight) = shard.get(&(store, key.to_owned())) {
             let flight = Arc::clone(flight);
             drop(shard);
+            if *lock(&flight.phase) != Phase::Computing {
+                return Join::AfterStore(Waiter { receiver: flight.outcome.subscribe(), flight, me: None });
+            }
             if let Some(me) = &me {
                 if waits_on(&flight, me) {
                     return Join::Cycle;
@@ -145,7 +167,6 @@ impl Flights {
             store,
             key: key.to_owned(),
             phase: Mutex::new(Phase::Computing),
-            stored: Notify::new(),
             outcome: watch::Sender::new(Outcome::Pending),
             leader,
         });
@@ -154,42 +175,40 @@ impl Flights {
     }
 
     /// Voids the flights of `store` that `scope` covers, and detaches them so that later callers
-    /// start new ones. Returns when no voided leader is storing any more (waiting at most
-    /// `max_wait` for one that is), so that the caller can remove what they stored.
-    pub(crate) async fn void(&self, store: StoreId, scope: &Scope<'_>, max_wait: Duration) {
-        let mut detached = Vec::new();
-        let mut take = |shard: &mut Shard| {
-            shard.retain(|(s, key), flight| {
+    /// start new ones. With `exclusive` (a store that this process owns), the returned guard
+    /// holds the write lock of the shards the scope covers, once every store under way there is
+    /// over: remove the entries while holding it, so that no voided leader stores after them.
+    pub(crate) async fn void(&'static self, store: StoreId, scope: &Scope<'_>, exclusive: bool) -> Invalidation {
+        let shards: Vec<usize> = match scope {
+            Scope::Key(key) => vec![self.index(key)],
+            Scope::Pattern(_) | Scope::All => (0..SHARDS).collect(),
+        };
+        let mut guards = Vec::new();
+        if exclusive {
+            // In index order, so that two invalidations never wait on each other in a cycle.
+            for &index in &shards {
+                guards.push(self.stores[index].write().await);
+            }
+        }
+        for index in shards {
+            lock(&self.shards[index]).retain(|(s, key), flight| {
                 let covered = *s == store && scope.covers(key);
                 if covered {
-                    detached.push(Arc::clone(flight));
+                    let mut phase = lock(&flight.phase);
+                    if *phase == Phase::Computing {
+                        *phase = Phase::Voided;
+                    }
                 }
                 !covered
             });
-        };
-        match scope {
-            Scope::Key(key) => take(&mut self.shard(key)),
-            Scope::Pattern(_) | Scope::All => self.shards.iter().for_each(|shard| take(&mut lock(shard))),
         }
-        for flight in detached {
-            // A `Notified` receives `notify_waiters` from the moment it is made.
-            let notified = flight.stored.notified();
-            let storing = {
-                let mut phase = lock(&flight.phase);
-                match *phase {
-                    Phase::Computing => {
-                        *phase = Phase::Voided;
-                        false
-                    }
-                    Phase::Storing => true,
-                    Phase::Stored | Phase::Voided => false,
-                }
-            };
-            if storing {
-                let _ = tokio::time::timeout(max_wait, notified).await;
-            }
-        }
+        Invalidation { _guards: guards }
     }
+}
+
+/// Held while an invalidation removes entries: see [`Flights::void`].
+pub(crate) struct Invalidation {
+    _guards: Vec<RwLockWriteGuard<'static, ()>>,
 }
 
 /// Whether `flight`'s leader waits, directly or through other flights, on a flight `me` leads.
@@ -216,9 +235,9 @@ pub(crate) struct Leader {
     outcome: Outcome,
 }
 
-/// Leave to store, from [`Leader::begin_store`]; dropping it says the store is over.
+/// Leave to store, from [`Leader::begin_store`]; holds the read lock of the key's shard, if any.
 pub(crate) struct Storing {
-    flight: Arc<Flight>,
+    _guard: Option<RwLockReadGuard<'static, ()>>,
 }
 
 impl Leader {
@@ -227,13 +246,19 @@ impl Leader {
         LEADING.scope(Arc::clone(&self.flight.leader), body).await
     }
 
-    /// Leave to store the value, unless an invalidation voided the flight.
-    pub(crate) fn begin_store(&self) -> Option<Storing> {
+    /// Leave to store the value, unless an invalidation voided the flight. With `exclusive` (a
+    /// store this process owns) it holds the read lock of the key's shard: store before dropping
+    /// it.
+    pub(crate) async fn begin_store(&self, exclusive: bool) -> Option<Storing> {
+        let guard = match exclusive {
+            true => Some(self.flights.stores[self.flights.index(&self.flight.key)].read().await),
+            false => None,
+        };
         let mut phase = lock(&self.flight.phase);
         match *phase {
             Phase::Computing => {
                 *phase = Phase::Storing;
-                Some(Storing { flight: Arc::clone(&self.flight) })
+                Some(Storing { _guard: guard })
             }
             _ => None,
         }
@@ -247,13 +272,6 @@ impl Leader {
     /// The value to hand to the waiters when the flight ends.
     pub(crate) fn hand_out(&mut self, value: CachedValue) {
         self.outcome = Outcome::Value(value);
-    }
-}
-
-impl Drop for Storing {
-    fn drop(&mut self) {
-        *lock(&self.flight.phase) = Phase::Stored;
-        self.flight.stored.notify_waiters();
     }
 }
 
@@ -368,9 +386,9 @@ mod tests {
         let (flights, store) = (flights(), store());
         let Join::Lead(mut leader) = flights.join(store, "k") else { panic!() };
         let Join::Wait(waiter) = flights.join(store, "k") else { panic!() };
-        flights.void(store, &Scope::Key("k"), WAIT).await;
+        drop(flights.void(store, &Scope::Key("k"), true).await);
         let Join::Lead(_next) = flights.join(store, "k") else { panic!("a caller after the invalidation starts anew") };
-        assert!(leader.begin_store().is_none());
+        assert!(leader.begin_store(true).await.is_none());
         leader.hand_out(CachedValue::new(1u8));
         drop(leader);
         assert!(matches!(waiter.wait(WAIT).await, Waited::NoValue));
@@ -380,8 +398,8 @@ mod tests {
     async fn an_invalidation_waits_for_a_leader_that_is_storing() {
         let (flights, store) = (flights(), store());
         let Join::Lead(leader) = flights.join(store, "k") else { panic!() };
-        let storing = leader.begin_store().unwrap();
-        let void = tokio::spawn(async move { flights.void(store, &Scope::All, WAIT).await });
+        let storing = leader.begin_store(true).await.unwrap();
+        let void = tokio::spawn(async move { drop(flights.void(store, &Scope::All, true).await) });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!void.is_finished(), "the invalidation waits until the store is over");
         drop(storing);

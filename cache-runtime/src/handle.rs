@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::call::{read, Read};
+use crate::call::{read, Budget, Read};
 use crate::error::CacheError;
 use crate::flight::{Scope, FLIGHTS};
 use crate::key::Pattern;
@@ -58,7 +58,7 @@ impl Cache {
     /// and logged); an unreachable store is an error.
     pub async fn get<T: CacheValue>(&self, key: &str) -> Result<Option<T>, CacheError> {
         let origin = self.origin();
-        let found = read::<T>(&origin, &self.slot, key).await;
+        let found = read::<T>(&origin, &self.slot, key, &mut Budget::of(&self.slot)).await;
         if !matches!(found, Read::Hit(_)) {
             origin.miss(key);
         }
@@ -75,7 +75,7 @@ impl Cache {
         if ttl.is_zero() {
             return Ok(());
         }
-        FLIGHTS.void(self.slot.store, &Scope::Key(key), self.slot.max_wait).await;
+        let _invalidation = FLIGHTS.void(self.slot.store, &Scope::Key(key), self.slot.exclusive()).await;
         let stored = self.slot.provider.set(key, CachedValue::new(value.clone()), ttl).await;
         self.counted("set", key, stored)?;
         self.origin().stored(key, ttl);
@@ -85,7 +85,7 @@ impl Cache {
     /// Removes `key`; true when it held a live entry. A computation of `key` in flight stores
     /// nothing after it.
     pub async fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        FLIGHTS.void(self.slot.store, &Scope::Key(key), self.slot.max_wait).await;
+        let _invalidation = FLIGHTS.void(self.slot.store, &Scope::Key(key), self.slot.exclusive()).await;
         let removed = self.counted("delete", key, self.slot.provider.delete(key).await)?;
         self.origin().removed(key, u64::from(removed));
         Ok(removed)
@@ -101,7 +101,7 @@ impl Cache {
     /// flight of keys it matches store nothing after it.
     pub async fn clear_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
         let parsed = self.counted("clear_pattern", pattern, Pattern::parse(pattern))?;
-        FLIGHTS.void(self.slot.store, &Scope::Pattern(&parsed), self.slot.max_wait).await;
+        let _invalidation = FLIGHTS.void(self.slot.store, &Scope::Pattern(&parsed), self.slot.exclusive()).await;
         let removed = self.counted("clear_pattern", pattern, self.slot.provider.clear_pattern(&parsed).await)?;
         self.origin().removed(pattern, removed);
         Ok(removed)
@@ -110,7 +110,7 @@ impl Cache {
     /// Removes every entry of this provider; returns how many. Computations in flight store
     /// nothing after it.
     pub async fn clear(&self) -> Result<u64, CacheError> {
-        FLIGHTS.void(self.slot.store, &Scope::All, self.slot.max_wait).await;
+        let _invalidation = FLIGHTS.void(self.slot.store, &Scope::All, self.slot.exclusive()).await;
         let removed = self.counted("clear", "*", self.slot.provider.clear().await)?;
         self.origin().removed("*", removed);
         Ok(removed)

@@ -241,6 +241,30 @@ impl RedisProvider {
         self.inner.max_wait
     }
 
+    /// The time one call may spend on Redis in all: the operation timeout.
+    pub(crate) fn op_timeout(&self) -> Duration {
+        self.inner.op_timeout
+    }
+
+    /// [`CacheProvider::get`] within `timeout`, without the boxed future.
+    pub(crate) async fn get_within(&self, key: &str, timeout: Duration) -> Result<Option<CachedValue>, CacheError> {
+        let full = self.full_key(key);
+        let result = self
+            .run_within("get", timeout, |mut connection| {
+                let full = &full;
+                async move { ::redis::cmd("GET").arg(full).query_async::<Option<Vec<u8>>>(&mut connection).await }
+            })
+            .await?;
+        // An entry that is not ours or does not decode is an error the runtime counts and logs
+        // against the calling function, and reads as a miss.
+        match result {
+            Ok(Some(bytes)) => CachedValue::from_vec(bytes, Arc::clone(&self.inner.codec)).map(Some),
+            Ok(None) => Ok(None),
+            Err(error) if is_wrong_type(&error) => Err(Self::foreign(key)),
+            Err(error) => Err(self.replied(error)),
+        }
+    }
+
     fn full_key(&self, key: &str) -> String {
         let mut full = String::with_capacity(self.inner.prefix.len() + key.len());
         full.push_str(&self.inner.prefix);
@@ -258,7 +282,20 @@ impl RedisProvider {
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
+        self.run_within(operation, self.inner.op_timeout, op).await
+    }
+
+    /// [`run`](Self::run) within `timeout` instead of the operation timeout: what is left of a
+    /// call's budget.
+    async fn run_within<T, F, Fut>(&self, operation: &'static str, timeout: Duration, op: F) -> Result<RedisResult<T>, CacheError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
         let inner = &self.inner;
+        if timeout.is_zero() {
+            return Err(CacheError::Timeout { operation, after: timeout });
+        }
         let permit =
             inner.breaker.admit().map_err(|retry_in| CacheError::CircuitOpen { provider: "redis", retry_in })?;
         let attempt = async {
@@ -269,10 +306,10 @@ impl RedisProvider {
                 result => result,
             }
         };
-        match tokio::time::timeout(inner.op_timeout, attempt).await {
+        match tokio::time::timeout(timeout, attempt).await {
             Err(_) => {
                 permit.failure();
-                Err(CacheError::Timeout { operation, after: inner.op_timeout })
+                Err(CacheError::Timeout { operation, after: timeout })
             }
             Ok(Err(error)) if is_unavailable(&error) => {
                 permit.failure();
@@ -403,23 +440,7 @@ impl CacheProvider for RedisProvider {
     }
 
     fn get<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Option<CachedValue>> {
-        Box::pin(async move {
-            let full = self.full_key(key);
-            let result = self
-                .run("get", |mut connection| {
-                    let full = &full;
-                    async move { ::redis::cmd("GET").arg(full).query_async::<Option<Vec<u8>>>(&mut connection).await }
-                })
-                .await?;
-            // An entry that is not ours or does not decode is an error the runtime counts and
-            // logs against the calling function, and reads as a miss.
-            match result {
-                Ok(Some(bytes)) => CachedValue::from_vec(bytes, Arc::clone(&self.inner.codec)).map(Some),
-                Ok(None) => Ok(None),
-                Err(error) if is_wrong_type(&error) => Err(Self::foreign(key)),
-                Err(error) => Err(self.replied(error)),
-            }
-        })
+        Box::pin(self.get_within(key, self.inner.op_timeout))
     }
 
     fn set<'a>(&'a self, key: &'a str, value: CachedValue, ttl: Duration) -> ProviderFuture<'a, ()> {

@@ -77,6 +77,16 @@ impl Backend {
 }
 
 impl Slot {
+    /// Whether this process owns the store (memory, or a store of the user's): then stores and
+    /// invalidations exclude each other here. Redis orders them itself, with leases.
+    pub(crate) fn exclusive(&self) -> bool {
+        match self.backend {
+            #[cfg(feature = "redis")]
+            Backend::Redis(_) => false,
+            _ => true,
+        }
+    }
+
     fn new<P: CacheProvider>(name: &str, provider: P) -> Arc<Slot> {
         let backend = Backend::of(&provider);
         let store = provider.counters().store();

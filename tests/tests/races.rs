@@ -165,7 +165,7 @@ const STRESS_KEYS: [u64; 3] = [1_001, 1_002, 1_003];
 /// Many tasks interleave slow reads, writes with invalidations, pattern clears and clears on a
 /// few keys, each through one of `providers` (one store, or two instances of one). A read must
 /// never return a version older than the floor its key had when the read began.
-async fn stress<P: CacheProvider + Clone>(providers: Vec<P>, seed: u64, tasks: u64, ops: u64) -> u64 {
+async fn stress<P: CacheProvider + Clone>(store: &'static str, providers: Vec<P>, seed: u64, tasks: u64, ops: u64) -> u64 {
     let reads = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..tasks)
         .map(|task| {
@@ -180,7 +180,7 @@ async fn stress<P: CacheProvider + Clone>(providers: Vec<P>, seed: u64, tasks: u
                         0..=5 => {
                             let floor = *FLOORS.lock().unwrap().get(&id).unwrap_or(&0);
                             let got = with_provider(provider, stress_read(id, rng.below(3_000))).await;
-                            assert!(got >= floor, "seed {seed}: key {id} read version {got} after an invalidation to {floor} returned");
+                            assert!(got >= floor, "{store}, seed {seed}: key {id} read version {got} after an invalidation to {floor} returned");
                             reads.fetch_add(1, SeqCst);
                         }
                         6 | 7 => {
@@ -227,12 +227,12 @@ async fn a_randomized_schedule_never_reads_a_value_computed_before_a_returned_in
     let seed = seed();
     println!("CACHE_STRESS_SEED={seed}");
     let memory = MemoryProvider::new();
-    let reads = stress(vec![memory], seed, 16, 150).await;
+    let reads = stress("memory", vec![memory], seed, 16, 150).await;
     assert!(reads > 500, "the schedule read enough: {reads}");
 
     let server = RedisServer::start();
     let fleet = vec![redis(&server, "stress:").await, redis(&server, "stress:").await];
-    let reads = stress(fleet, seed.rotate_left(17), 12, 40).await;
+    let reads = stress("redis", fleet, seed.rotate_left(17), 12, 40).await;
     assert!(reads > 100, "the schedule read enough: {reads}");
 }
 
@@ -380,7 +380,10 @@ async fn cold_calls_on_redis_read_once_each_and_the_stats_add_up() {
     }
     let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap();
     let gets = command_calls(&info, "get");
-    assert!(gets <= calls + calls / 20, "about one GET per cold call: {gets} for {calls}\n{info}");
+    // One GET per call, plus one for each caller that came while a leader was storing (it reads
+    // what was stored rather than take the leader's value: see flight.rs) and the scripts' GETs
+    // of the leases. Before the flights knew their own outcome, this was 3.85 per call.
+    assert!(gets <= calls * 115 / 100, "about one GET per cold call: {gets} for {calls}\n{info}");
     assert_eq!(COLD_RUNS.load(SeqCst), 32, "one body run per key");
     let stats = provider.stats();
     assert_eq!(stats.hits + stats.misses + stats.joined, calls, "{stats:?}");

@@ -70,12 +70,31 @@ impl RedisProvider {
     }
 
     /// Takes the lease of `key` for a new leader, or waits (until `deadline`) for the instance
-    /// that holds it; `look` says to return a value stored meanwhile.
-    pub(crate) async fn acquire(&self, key: &str, mut look: bool, deadline: Instant) -> Result<Acquired, CacheError> {
+    /// that holds it; `look` says to return a value stored meanwhile. The first attempt runs
+    /// within `budget` (what is left of the call's) and spends it; later ones, after waiting,
+    /// run within the operation timeout.
+    pub(crate) async fn acquire(
+        &self,
+        key: &str,
+        mut look: bool,
+        deadline: Instant,
+        budget: &mut Duration,
+    ) -> Result<Acquired, CacheError> {
         let watch = self.inner.fleet_waits.then(|| self.inner.notifier.watch(key));
+        let mut first = Some(*budget);
         loop {
+            // Made before the attempt, so that a message sent meanwhile is not missed.
             let woken = watch.as_ref().map(|watch| watch.notified());
-            match self.attempt(key, look).await? {
+            let attempt = match first.take() {
+                Some(within) => {
+                    let started = Instant::now();
+                    let attempt = self.attempt(key, look, within).await;
+                    *budget = budget.saturating_sub(started.elapsed());
+                    attempt?
+                }
+                None => self.attempt(key, look, self.inner.op_timeout).await?,
+            };
+            match attempt {
                 Attempt::Leased(token) => return Ok(Acquired::Leased(Lease::new(self.clone(), key, token))),
                 Attempt::Value(bytes) => match CachedValue::from_vec(bytes, self.inner.codec.clone()) {
                     Ok(value) => return Ok(Acquired::Value(value)),
@@ -99,12 +118,12 @@ impl RedisProvider {
         }
     }
 
-    async fn attempt(&self, key: &str, look: bool) -> Result<Attempt, CacheError> {
+    async fn attempt(&self, key: &str, look: bool, timeout: Duration) -> Result<Attempt, CacheError> {
         let (entry, lease) = (self.full_key(key), self.lease_key(key));
         let token = format!("{:016x}:{}", *INSTANCE, NEXT_TOKEN.fetch_add(1, Ordering::Relaxed));
         let millis = self.inner.lease.as_millis() as u64;
         let (code, value) = self
-            .run("lease", |mut connection| {
+            .run_within("lease", timeout, |mut connection| {
                 let (entry, lease, token) = (&entry, &lease, &token);
                 async move {
                     scripts::ACQUIRE
@@ -127,20 +146,22 @@ impl RedisProvider {
         })
     }
 
-    /// Stores `value` under `lease` if no invalidation voided it: `Ok(false)` when one did.
+    /// Stores `value` under `lease` if no invalidation voided it, within `budget`: `Ok(false)`
+    /// when an invalidation did.
     pub(crate) async fn store_leased(
         &self,
         mut lease: Lease,
         key: &str,
         value: &CachedValue,
         ttl: Duration,
+        budget: Duration,
     ) -> Result<bool, CacheError> {
         let bytes = value.to_bytes(self.inner.codec.as_ref())?;
         let (entry, lease_key) = (self.full_key(key), self.lease_key(key));
         let millis = super::ttl_millis(ttl);
         let channel = &self.inner.channel;
         let stored = self
-            .run("set", |mut connection| {
+            .run_within("set", budget, |mut connection| {
                 let (entry, lease_key, bytes, token) = (&entry, &lease_key, &bytes, &lease.token);
                 async move {
                     scripts::STORE_LEASED
