@@ -141,7 +141,8 @@ where
 /// Removes the entry of a cached function; true when there was one. Computations of the key in
 /// flight store nothing and hand their value to no one (see the `flight` module).
 pub async fn invalidate(function: &'static str, provider: &'static str, key: String) -> bool {
-    let Ok(slot) = registry::slot(provider).inspect_err(|error| observe::unknown_provider(function, provider, error, true))
+    let Ok(slot) =
+        registry::slot(provider).inspect_err(|error| observe::unknown_provider(function, provider, error, true))
     else {
         return false;
     };
@@ -268,7 +269,13 @@ enum StoreRight {
 
 /// Joins the key's flight until this caller has a value or leads; waits are bounded by the
 /// slot's `max_wait` in all.
-async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>, budget: &mut Budget) -> Settled<V> {
+async fn settle<V: CacheValue>(
+    origin: &Origin<'_>,
+    slot: &Slot,
+    key: &str,
+    read: &Read<V>,
+    budget: &mut Budget,
+) -> Settled<V> {
     let deadline = Instant::now() + slot.max_wait;
     loop {
         let leader = match FLIGHTS.join(slot.store, key) {
@@ -375,7 +382,15 @@ impl Lead {
     /// Stores the value the leader computed, unless an invalidation voided its lease meanwhile,
     /// and hands it to the waiters. A store that fails is counted and logged, never returned.
     #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
-    async fn finish(mut self, origin: &Origin<'_>, slot: &Slot, key: &str, value: CachedValue, ttl: Duration, budget: Budget) {
+    async fn finish(
+        mut self,
+        origin: &Origin<'_>,
+        slot: &Slot,
+        key: &str,
+        value: CachedValue,
+        ttl: Duration,
+        budget: Budget,
+    ) {
         let Some(storing) = self.leader.begin_store(slot.exclusive()).await else {
             origin.not_stored(key, "an invalidation covered the key while it was computed");
             return;
@@ -405,7 +420,9 @@ impl Lead {
             }
             // Another instance invalidated the key while it was computed: its waiters here may
             // have joined after that, so they start over instead.
-            Ok(false) => origin.not_stored(key, "an invalidation on another instance covered the key while it was computed"),
+            Ok(false) => {
+                origin.not_stored(key, "an invalidation on another instance covered the key while it was computed")
+            }
             Err(error) => {
                 origin.failed("set", key, &error);
                 self.leader.hand_out(value);

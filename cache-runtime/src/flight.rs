@@ -286,7 +286,8 @@ impl Drop for Leader {
             }
         }
         // A voided flight hands out nothing, whatever it computed.
-        let outcome = if self.is_voided() { Outcome::NoValue } else { std::mem::replace(&mut self.outcome, Outcome::NoValue) };
+        let outcome =
+            if self.is_voided() { Outcome::NoValue } else { std::mem::replace(&mut self.outcome, Outcome::NoValue) };
         flight.outcome.send_replace(match outcome {
             Outcome::Pending => Outcome::NoValue,
             other => other,

@@ -5,7 +5,7 @@
 //! a call. The compiler can: a closure defined inside a function has a type whose name is the
 //! function's full path (`app::Users::name_by_id::{{closure}}`, or
 //! `app::count<app::Order>::{{closure}}::{{closure}}` inside a generic async fn). The generated
-//! code passes that name here; what comes before the first `::{{closure}}` is the function.
+//! code passes that name here; what comes before its trailing `::{{closure}}`s is the function.
 
 use std::borrow::Cow;
 
@@ -28,12 +28,14 @@ const CLOSURE: &str = "::{{closure}}";
 /// assert_eq!(function_path("app::first<[u8; 4]>::{{closure}}", "first", "first"), "app::first<%5Bu8;%204%5D>");
 /// ```
 pub fn function_path(closure_type: &'static str, written_in: &str, function: &str) -> Cow<'static, str> {
-    let path = closure_type.find(CLOSURE).map_or(closure_type, |end| &closure_type[..end]);
-    let path: Cow<'static, str> = if written_in == function {
-        Cow::Borrowed(path)
-    } else {
-        Cow::Owned(rename_last(path, written_in, function))
-    };
+    // Only the trailing `{{closure}}`s are the marker's (and the async fn's): one before the
+    // function's name is a block the function was declared in.
+    let mut path = closure_type;
+    while let Some(outer) = path.strip_suffix(CLOSURE) {
+        path = outer;
+    }
+    let path: Cow<'static, str> =
+        if written_in == function { Cow::Borrowed(path) } else { Cow::Owned(rename_last(path, written_in, function)) };
     if path.bytes().any(needs_escape) {
         Cow::Owned(escape(&path))
     } else {
@@ -81,6 +83,14 @@ mod tests {
         let orders = function_path("app::Orders::name_by_id::{{closure}}::{{closure}}", "name_by_id", "name_by_id");
         assert_ne!(users, orders);
         assert_eq!(function_path("app::Repo<u8>::get::{{closure}}", "get", "get"), "app::Repo<u8>::get");
+    }
+
+    #[test]
+    fn a_function_declared_in_a_block_keeps_its_own_name() {
+        assert_eq!(
+            function_path("app::t::{{closure}}::first::{{closure}}::{{closure}}", "first", "first"),
+            "app::t::{{closure}}::first"
+        );
     }
 
     #[test]

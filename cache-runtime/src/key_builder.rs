@@ -61,4 +61,3 @@ impl KeyBuilder {
         self.buf
     }
 }
-

@@ -47,7 +47,6 @@ mod registry;
 mod stats;
 mod value;
 
-pub use handle::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
 /// Caches an async function.
 ///
 /// | option | value | default | meaning |
@@ -94,6 +93,7 @@ pub use handle::{cache, clear, clear_pattern, delete, exists, get, named, set, C
 pub use cache_macros::cached;
 pub use env::{init_from_env, PREFIX_VARIABLE, URL_VARIABLES};
 pub use error::CacheError;
+pub use handle::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
 pub use memory::{MemoryProvider, MemoryProviderBuilder};
 pub use provider::{CacheProvider, ProviderFuture};
 #[cfg(feature = "redis")]

@@ -42,7 +42,6 @@
 //! published on the channel `<prefix>__cache:flights`. Keys that start with `__lease:` or
 //! `__cache:` are the runtime's: do not use them for entries.
 
-
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -82,6 +81,9 @@ const MAX_TTL_MS: u128 = 100 * 365 * 24 * 3600 * 1000;
 
 /// What the key of a lease puts between the prefix and the key.
 const LEASE_INFIX: &str = "__lease:";
+
+/// What the runtime's own keys and channels put after the prefix.
+const RESERVED: &str = "__cache:";
 
 /// The channel, after the prefix, on which every end of a lease is published.
 const CHANNEL: &str = "__cache:flights";
@@ -287,7 +289,12 @@ impl RedisProvider {
 
     /// [`run`](Self::run) within `timeout` instead of the operation timeout: what is left of a
     /// call's budget.
-    async fn run_within<T, F, Fut>(&self, operation: &'static str, timeout: Duration, op: F) -> Result<RedisResult<T>, CacheError>
+    async fn run_within<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        timeout: Duration,
+        op: F,
+    ) -> Result<RedisResult<T>, CacheError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
@@ -338,17 +345,59 @@ impl RedisProvider {
             .run("delete", |mut connection| {
                 let (entry, lease) = (&entry, &lease);
                 async move {
-                    scripts::DELETE.key(entry).key(lease).arg(channel).arg(key).invoke_async::<i64>(&mut connection).await
+                    scripts::DELETE
+                        .key(entry)
+                        .key(lease)
+                        .arg(channel)
+                        .arg(key)
+                        .invoke_async::<i64>(&mut connection)
+                        .await
                 }
             })
             .await?;
-        match result.map_err(|error| self.replied(error))? {
+        let removed = match result {
+            Ok(removed) => removed,
+            Err(error) if error.code() == Some("NOPERM") => {
+                // Scripting was taken away after connect(): an invalidation must still happen.
+                let denied = CacheError::Provider {
+                    message: format!(
+                        "redis at {} denies scripting ({error}): removed with plain commands; grant the user +eval +evalsha",
+                        self.inner.url
+                    ),
+                };
+                observe::unusable(&self.inner.counters, "redis", "delete", key, &denied);
+                self.delete_without_script(key, &entry, &lease).await?
+            }
+            Err(error) => return Err(self.replied(error)),
+        };
+        match removed {
             -1 => {
                 observe::unusable(&self.inner.counters, "redis", "delete", key, &Self::foreign(key));
                 Ok(false)
             }
             removed => Ok(removed > 0),
         }
+    }
+
+    /// What the `DELETE` script does, in plain commands: not atomic (a key of another type could
+    /// appear between the `TYPE` and the `UNLINK`), but an invalidation that does nothing is
+    /// worse.
+    async fn delete_without_script(&self, key: &str, entry: &str, lease: &str) -> Result<i64, CacheError> {
+        let channel = &self.inner.channel;
+        self.run("delete", |mut connection| async move {
+            let voided: i64 = ::redis::cmd("UNLINK").arg(lease).query_async(&mut connection).await?;
+            if voided == 1 {
+                let _: i64 = ::redis::cmd("PUBLISH").arg(channel).arg(key).query_async(&mut connection).await?;
+            }
+            let kind: String = ::redis::cmd("TYPE").arg(entry).query_async(&mut connection).await?;
+            match kind.as_str() {
+                "string" => ::redis::cmd("UNLINK").arg(entry).query_async(&mut connection).await,
+                "none" => Ok(0),
+                _ => Ok(-1),
+            }
+        })
+        .await?
+        .map_err(|error| self.replied(error))
     }
 
     /// Voids the leases under `glob` (below the lease prefix), then removes the entries under it
@@ -385,9 +434,16 @@ impl RedisProvider {
                     .run("clear_pattern", |mut connection| async move {
                         match sweep {
                             Sweep::Leases => {
-                                scripts::VOID_BATCH.key(batch).arg(channel).arg(skip).invoke_async::<u64>(&mut connection).await
+                                scripts::VOID_BATCH
+                                    .key(batch)
+                                    .arg(channel)
+                                    .arg(skip)
+                                    .invoke_async::<u64>(&mut connection)
+                                    .await
                             }
-                            Sweep::Entries => scripts::DELETE_BATCH.key(batch).invoke_async::<u64>(&mut connection).await,
+                            Sweep::Entries => {
+                                scripts::DELETE_BATCH.key(batch).invoke_async::<u64>(&mut connection).await
+                            }
                         }
                     })
                     .await?

@@ -149,7 +149,11 @@ async fn events_are_logged_and_counted_with_function_and_provider() {
     assert_eq!(counter(&snapshot, "cache_errors_total", &[function, ("kind", "timeout")]), 1);
     #[cfg(feature = "redis")]
     assert_eq!(
-        counter(&snapshot, "cache_errors_total", &[("function", "store"), ("provider", "redis"), ("kind", "foreign_entry")]),
+        counter(
+            &snapshot,
+            "cache_errors_total",
+            &[("function", "store"), ("provider", "redis"), ("kind", "foreign_entry")]
+        ),
         1,
         "an entry that is not ours is counted in the metric as in the stats"
     );

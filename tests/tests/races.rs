@@ -88,7 +88,9 @@ where
     assert!([old, new].contains(&early_joiner.await.unwrap()), "{how:?}");
 
     // And what the slow read computed was not stored over the invalidation.
-    for provider in [with_provider(computer.clone(), read_row(id)).await, with_provider(invalidator, read_row(id)).await] {
+    for provider in
+        [with_provider(computer.clone(), read_row(id)).await, with_provider(invalidator, read_row(id)).await]
+    {
         assert_eq!(provider, new, "{how:?}: the old value was stored after the invalidation");
     }
 }
@@ -104,12 +106,7 @@ async fn on_memory_an_invalidation_wins_over_a_computation_in_flight() {
 }
 
 async fn redis(server: &RedisServer, prefix: &str) -> RedisProvider {
-    RedisProvider::builder(server.url())
-        .prefix(prefix)
-        .op_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .unwrap()
+    RedisProvider::builder(server.url()).prefix(prefix).op_timeout(Duration::from_secs(5)).connect().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -165,7 +162,13 @@ const STRESS_KEYS: [u64; 3] = [1_001, 1_002, 1_003];
 /// Many tasks interleave slow reads, writes with invalidations, pattern clears and clears on a
 /// few keys, each through one of `providers` (one store, or two instances of one). A read must
 /// never return a version older than the floor its key had when the read began.
-async fn stress<P: CacheProvider + Clone>(store: &'static str, providers: Vec<P>, seed: u64, tasks: u64, ops: u64) -> u64 {
+async fn stress<P: CacheProvider + Clone>(
+    store: &'static str,
+    providers: Vec<P>,
+    seed: u64,
+    tasks: u64,
+    ops: u64,
+) -> u64 {
     let reads = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..tasks)
         .map(|task| {
@@ -268,10 +271,13 @@ async fn pong(id: u64, depth: u32) -> u32 {
 }
 
 async fn recursion_finishes<P: CacheProvider + Clone>(provider: P) {
-    let done = tokio::time::timeout(Duration::from_secs(10), with_provider(provider.clone(), async {
-        assert_eq!(node(7, true).await, 8, "the inner call computed instead of waiting on itself");
-        assert_eq!(ping(7, 0).await, 4, "two functions calling each other finish");
-    }))
+    let done = tokio::time::timeout(
+        Duration::from_secs(10),
+        with_provider(provider.clone(), async {
+            assert_eq!(node(7, true).await, 8, "the inner call computed instead of waiting on itself");
+            assert_eq!(ping(7, 0).await, 4, "two functions calling each other finish");
+        }),
+    )
     .await;
     assert!(done.is_ok(), "a recursive call waited on itself");
 }

@@ -31,7 +31,9 @@ pub(crate) struct BreakerConfig {
 
 impl Default for BreakerConfig {
     fn default() -> Self {
-        BreakerConfig { threshold: 3, min_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(30) }
+        // The back-off is capped at 5 s: a probe costs one call at most one operation timeout, and
+        // Redis back after an outage of any length is used again within 5 s.
+        BreakerConfig { threshold: 3, min_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(5) }
     }
 }
 

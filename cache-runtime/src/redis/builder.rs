@@ -116,7 +116,8 @@ impl RedisProviderBuilder {
 
     /// The circuit breaker: it opens after `threshold` consecutive failures (at least 1), skips
     /// Redis for `min_backoff`, then lets one call probe it; each failed probe doubles the wait,
-    /// up to `max_backoff`. Unless set: 3 failures, 1 s, 30 s.
+    /// up to `max_backoff`. Unless set: 3 failures, 1 s, 5 s (so Redis back after an outage of
+    /// any length is used again within 5 s).
     ///
     /// ```
     /// use std::time::Duration;
@@ -198,7 +199,11 @@ impl RedisProviderBuilder {
     /// The redis-rs client; a URL it cannot read is a [`CacheError::Config`].
     pub(super) fn client(&self) -> Result<Client, CacheError> {
         let config_error = |error: RedisError| CacheError::Config {
-            message: format!("the Redis URL `{}` is invalid: {error}", self.masked_url()),
+            message: format!(
+                "the Redis URL `{}` is invalid: {}",
+                self.masked_url(),
+                url::scrub(&error.to_string(), &self.url)
+            ),
         };
         let client = match &self.tls_root_certificate {
             None => Client::open(self.url.as_str()).map_err(config_error)?,
@@ -245,10 +250,19 @@ impl RedisProviderBuilder {
         {
             Ok(Ok(connection)) => connection,
             Ok(Err(error)) => {
-                return Err(CacheError::Connection { message: format!("redis at {url}: {error}") });
+                let said = url::scrub(&error.to_string(), &self.url);
+                if refused_credentials(&error) {
+                    return Err(CacheError::Config {
+                        message: format!(
+                            "redis at {url} refused the credentials ({said}): check the user and password in the URL"
+                        ),
+                    });
+                }
+                return Err(CacheError::Connection { message: format!("redis at {url}: {said}") });
             }
             Err(_) => return Err(CacheError::Timeout { operation: "connect", after: self.connect_timeout }),
         };
+        self.check_permissions(connection.clone(), &url).await?;
         let prefix_glob = crate::key::escape_glob(&self.prefix);
         let channel = format!("{}{}", self.prefix, super::CHANNEL);
         Ok(RedisProvider {
@@ -270,6 +284,58 @@ impl RedisProviderBuilder {
             }),
         })
     }
+}
+
+impl RedisProviderBuilder {
+    /// Runs what the provider needs once, on keys of its own that hold nothing: the scripts (and
+    /// the commands they run: `TYPE`, `UNLINK`, `PUBLISH`), `GET` and `SCAN`. A user whose ACL
+    /// denies one of them gets a [`CacheError::Config`] that names the rule to grant, instead of
+    /// a cache that silently stores nothing and invalidates nothing.
+    async fn check_permissions(&self, mut connection: ConnectionManager, url: &str) -> Result<(), CacheError> {
+        let probe = format!("{}{}probe", self.prefix, super::RESERVED);
+        let lease = format!("{}{}probe", self.prefix, super::LEASE_INFIX);
+        let checks = async {
+            let _: i64 = super::scripts::DELETE
+                .key(&probe)
+                .key(&lease)
+                .arg(format!("{}{}", self.prefix, super::CHANNEL))
+                .arg("probe")
+                .invoke_async(&mut connection)
+                .await?;
+            let _: Option<Vec<u8>> = redis::cmd("GET").arg(&probe).query_async(&mut connection).await?;
+            let _: (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(0)
+                .arg("MATCH")
+                .arg(&probe)
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut connection)
+                .await?;
+            Ok::<(), RedisError>(())
+        };
+        match tokio::time::timeout(self.connect_timeout, checks).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) if error.code() == Some("NOPERM") => Err(CacheError::Config {
+                message: format!(
+                    "redis at {url} denies a command the cache needs ({}): grant the user `+get +set +unlink +type +scan +pexpire +eval +evalsha +publish +subscribe` on `~{prefix}*` and `&{prefix}{channel}`",
+                    url::scrub(&error.to_string(), &self.url),
+                    prefix = self.prefix,
+                    channel = super::CHANNEL,
+                ),
+            }),
+            Ok(Err(error)) if refused_credentials(&error) => Err(CacheError::Config {
+                message: format!("redis at {url} refused the credentials ({}): check the user and password in the URL", url::scrub(&error.to_string(), &self.url)),
+            }),
+            Ok(Err(error)) => Err(CacheError::Connection { message: format!("redis at {url}: {}", url::scrub(&error.to_string(), &self.url)) }),
+            Err(_) => Err(CacheError::Timeout { operation: "connect", after: self.connect_timeout }),
+        }
+    }
+}
+
+/// Whether Redis refused the user or the password (`WRONGPASS`, `NOAUTH`).
+fn refused_credentials(error: &RedisError) -> bool {
+    matches!(error.kind(), redis::ErrorKind::AuthenticationFailed)
+        || matches!(error.code(), Some("WRONGPASS" | "NOAUTH"))
 }
 
 /// redis-rs builds its TLS configuration with rustls' process-wide crypto provider: install ring

@@ -4,11 +4,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::{url, RedisProvider, RedisProviderBuilder};
-use crate::registry::{default_slot, replace_default_if, set_default};
 use crate::error::CacheError;
 use crate::memory::MemoryProvider;
 use crate::observe::{notice, Notice, TARGET};
 use crate::provider::CacheProvider;
+use crate::registry::{default_slot, replace_default_if, set_default};
 use crate::stats::StoreId;
 
 /// The first wait between two attempts of the background reconnection; it doubles up to
@@ -35,6 +35,15 @@ pub(crate) async fn init_default_with_fallback(url: &str, prefix: Option<&str>) 
         Ok(redis) => {
             set_default(redis);
             notice(Notice::Init { message: &format!("caching in redis at {masked}"), warn: false });
+        }
+        // Redis answered and refused this configuration (credentials, a denied command): asking
+        // again would be refused again. Say what it is, once, and stay on memory.
+        Err(error @ CacheError::Config { .. }) => {
+            set_default(MemoryProvider::new());
+            notice(Notice::Init {
+                message: &format!("{error}: caching in memory, and not retrying: fix the configuration and restart"),
+                warn: true,
+            });
         }
         Err(error) => {
             let fallback = MemoryProvider::new();
@@ -63,8 +72,20 @@ async fn retry(builder: RedisProviderBuilder, fallback: StoreId, generation: u64
         match builder.clone().connect().await {
             Ok(redis) => {
                 if GENERATION.load(Ordering::SeqCst) == generation && replace_default_if(fallback, redis) {
-                    notice(Notice::Init { message: &format!("redis at {masked} answers: caching in redis from now on"), warn: false });
+                    notice(Notice::Init {
+                        message: &format!("redis at {masked} answers: caching in redis from now on"),
+                        warn: false,
+                    });
                 }
+                return;
+            }
+            Err(error @ CacheError::Config { .. }) => {
+                notice(Notice::Init {
+                    message: &format!(
+                        "{error}: staying on memory, and not retrying: fix the configuration and restart"
+                    ),
+                    warn: true,
+                });
                 return;
             }
             Err(error) => {

@@ -29,7 +29,8 @@ use crate::value::CachedValue;
 const POLL: Duration = Duration::from_millis(200);
 
 /// Tells this process's tokens from every other's.
-static INSTANCE: LazyLock<u64> = LazyLock::new(|| RandomState::new().hash_one((std::process::id(), std::time::SystemTime::now())));
+static INSTANCE: LazyLock<u64> =
+    LazyLock::new(|| RandomState::new().hash_one((std::process::id(), std::time::SystemTime::now())));
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(0);
 
 /// What a new leader found in Redis.
@@ -193,7 +194,9 @@ impl RedisProvider {
         let renewed = self
             .run("lease", |mut connection| {
                 let lease_key = &lease_key;
-                async move { scripts::RENEW.key(lease_key).arg(token).arg(millis).invoke_async::<i64>(&mut connection).await }
+                async move {
+                    scripts::RENEW.key(lease_key).arg(token).arg(millis).invoke_async::<i64>(&mut connection).await
+                }
             })
             .await?
             .map_err(|error| self.replied(error))?;
@@ -207,7 +210,13 @@ impl RedisProvider {
             .run("lease", |mut connection| {
                 let lease_key = &lease_key;
                 async move {
-                    scripts::RELEASE.key(lease_key).arg(token).arg(channel).arg(key).invoke_async::<i64>(&mut connection).await
+                    scripts::RELEASE
+                        .key(lease_key)
+                        .arg(token)
+                        .arg(channel)
+                        .arg(key)
+                        .invoke_async::<i64>(&mut connection)
+                        .await
                 }
             })
             .await;
@@ -247,7 +256,8 @@ impl Drop for Lease {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (provider, key, token) = (self.provider.clone(), std::mem::take(&mut self.key), std::mem::take(&mut self.token));
+            let (provider, key, token) =
+                (self.provider.clone(), std::mem::take(&mut self.key), std::mem::take(&mut self.token));
             runtime.spawn(async move { provider.release(&key, &token).await });
         }
     }

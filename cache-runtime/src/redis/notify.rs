@@ -37,7 +37,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Notifier {
     pub(super) fn new(client: Client, channel: String, connect_timeout: Duration) -> Arc<Notifier> {
-        Arc::new(Notifier { client, channel, connect_timeout, waiters: Mutex::new(HashMap::new()), listening: OnceLock::new() })
+        Arc::new(Notifier {
+            client,
+            channel,
+            connect_timeout,
+            waiters: Mutex::new(HashMap::new()),
+            listening: OnceLock::new(),
+        })
     }
 
     /// Registers interest in `key`, starting the listener if it is not running yet.

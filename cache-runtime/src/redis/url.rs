@@ -57,7 +57,6 @@ pub(crate) fn mask_password(url: &str) -> String {
 /// [`mask_password(url)`](mask_password), and each form of each of its secrets (as written in the
 /// URL, percent-decoded, percent-encoded, form-encoded, `Debug`-escaped) becomes `***`. For the
 /// messages of errors that may echo the URL. An unparsable `url` is a secret as a whole.
-#[cfg_attr(not(test), expect(dead_code, reason = "builder.rs is to wrap redis-rs errors with it; drop this then"))]
 pub(crate) fn scrub(text: &str, url: &str) -> String {
     let forms = secret_forms(url);
     let scrub_part = |part: &str| {

@@ -20,7 +20,8 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, url, prefix, lease_ms] = &args[..] else { panic!("usage: fleet_leader REDIS_URL PREFIX LEASE_MS") };
     let lease = Duration::from_millis(lease_ms.parse().expect("LEASE_MS is a number"));
-    let redis = RedisProvider::builder(url.as_str()).prefix(prefix.as_str()).lease(lease).connect().await.expect("redis");
+    let redis =
+        RedisProvider::builder(url.as_str()).prefix(prefix.as_str()).lease(lease).connect().await.expect("redis");
     cache_runtime::set_default(redis);
     takeover(3).await;
 }
