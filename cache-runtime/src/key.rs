@@ -197,6 +197,37 @@ impl Pattern {
             .collect()
     }
 
+    /// A Redis glob (for `SCAN MATCH`) that matches every key this pattern matches, and maybe
+    /// more: literal characters are escaped, and `?` and sets become `*`, since Redis reads them
+    /// on bytes and a character may take several. The keys it finds are checked with
+    /// [`matches`](Self::matches).
+    ///
+    /// ```
+    /// use cache_runtime::key::Pattern;
+    /// assert_eq!(Pattern::parse("user:[ab]?:*")?.redis_superset(), "user:*:*");
+    /// assert_eq!(Pattern::parse("a\\*b")?.redis_superset(), "a\\*b");
+    /// # Ok::<(), cache_runtime::CacheError>(())
+    /// ```
+    pub fn redis_superset(&self) -> String {
+        let mut glob = String::with_capacity(self.source.len());
+        for token in &self.tokens {
+            match token {
+                Token::Char(c) => {
+                    if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                        glob.push('\\');
+                    }
+                    glob.push(*c);
+                }
+                Token::Any | Token::AnyRun | Token::Set { .. } => {
+                    if !glob.ends_with('*') || glob.ends_with("\\*") {
+                        glob.push('*');
+                    }
+                }
+            }
+        }
+        glob
+    }
+
     /// Whether `key` matches the whole pattern.
     pub fn matches(&self, key: &str) -> bool {
         let key: Vec<char> = key.chars().collect();

@@ -400,19 +400,28 @@ impl RedisProvider {
         .map_err(|error| self.replied(error))
     }
 
-    /// Voids the leases under `glob` (below the lease prefix), then removes the entries under it
-    /// (below the prefix): in that order, so that no computation whose lease was voided can store
-    /// after its entry's turn came.
-    async fn delete_matching(&self, glob: &str) -> Result<u64, CacheError> {
+    /// Voids the leases of the keys `pattern` matches (all, for `None`), then removes their
+    /// entries: in that order, so that no computation whose lease was voided can store after its
+    /// entry's turn came.
+    ///
+    /// Redis's own glob works on bytes and has its own reading of sets and escapes; ours works on
+    /// characters, the same on every store. So `SCAN MATCH` gets a glob that matches at least what
+    /// the pattern matches ([`Pattern::redis_superset`]), and each key it returns is checked with
+    /// [`Pattern::matches`] before it goes.
+    async fn delete_matching(&self, pattern: Option<&Pattern>) -> Result<u64, CacheError> {
+        let glob = pattern.map_or_else(|| "*".to_owned(), Pattern::redis_superset);
         let leases = format!("{}{glob}", crate::key::escape_glob(&self.inner.lease_prefix));
-        self.sweep(&leases, Sweep::Leases).await?;
-        self.sweep(&format!("{}{glob}", self.inner.prefix_glob), Sweep::Entries).await
+        self.sweep(&leases, self.inner.lease_prefix.len(), pattern, Sweep::Leases).await?;
+        let entries = format!("{}{glob}", self.inner.prefix_glob);
+        self.sweep(&entries, self.inner.prefix.len(), pattern, Sweep::Entries).await
     }
 
-    /// Walks the keys matching `glob` with `SCAN`, and voids or removes them batch by batch;
-    /// returns how many entries it removed.
-    async fn sweep(&self, glob: &str, sweep: Sweep) -> Result<u64, CacheError> {
-        let (channel, skip) = (&self.inner.channel, self.inner.lease_prefix.len());
+    /// Walks the keys matching `glob` with `SCAN`, keeps those whose name after `skip` bytes
+    /// `pattern` matches, and voids or removes them batch by batch; returns how many entries it
+    /// removed.
+    async fn sweep(&self, glob: &str, skip: usize, pattern: Option<&Pattern>, sweep: Sweep) -> Result<u64, CacheError> {
+        let channel = &self.inner.channel;
+        let lease_skip = self.inner.lease_prefix.len();
         let mut cursor: u64 = 0;
         let mut removed = 0;
         loop {
@@ -429,6 +438,15 @@ impl RedisProvider {
                 })
                 .await?
                 .map_err(|error| self.replied(error))?;
+            let keys: Vec<Vec<u8>> = match pattern {
+                None => keys,
+                Some(pattern) => keys
+                    .into_iter()
+                    .filter(|key| {
+                        std::str::from_utf8(&key[skip.min(key.len())..]).is_ok_and(|name| pattern.matches(name))
+                    })
+                    .collect(),
+            };
             for batch in keys.chunks(BATCH) {
                 removed += self
                     .run("clear_pattern", |mut connection| async move {
@@ -437,7 +455,7 @@ impl RedisProvider {
                                 scripts::VOID_BATCH
                                     .key(batch)
                                     .arg(channel)
-                                    .arg(skip)
+                                    .arg(lease_skip)
                                     .invoke_async::<u64>(&mut connection)
                                     .await
                             }
@@ -554,7 +572,7 @@ impl CacheProvider for RedisProvider {
     }
 
     fn clear(&self) -> ProviderFuture<'_, u64> {
-        Box::pin(self.delete_matching("*"))
+        Box::pin(self.delete_matching(None))
     }
 
     fn clear_pattern<'a>(&'a self, pattern: &'a Pattern) -> ProviderFuture<'a, u64> {
@@ -562,7 +580,7 @@ impl CacheProvider for RedisProvider {
             if let Some(key) = pattern.as_literal() {
                 return Ok(u64::from(self.delete_one(&key).await?));
             }
-            self.delete_matching(pattern.as_str()).await
+            self.delete_matching(Some(pattern)).await
         })
     }
 
