@@ -52,7 +52,7 @@ mod value;
 /// | option | value | default | meaning |
 /// |---|---|---|---|
 /// | `ttl` | integer seconds; a string with a unit (`"250ms"`, `"30s"`, `"5m"`, `"24h"`, `"7d"`); or a `Duration` expression, evaluated at each call | 300 s | time to live of each entry |
-/// | `key` | template with `{param}`, `{param.field}`, `{self.field}` placeholders | module path and name, then `:{param}` for every parameter | the cache key |
+/// | `key` | template with `{param}`, `{param.field}`, `{self.field}` placeholders | the function's path (module, `Self` type and type arguments included), then `:{param}` for every parameter; a method with a receiver must give one | the cache key |
 /// | `provider` | string | `"default"` | the registered provider that stores the entries |
 /// | `cache_none` | bool | `false` | for `Option` returns, also cache `None` |
 ///
