@@ -1,9 +1,9 @@
 //! The `#[cached]` attribute of `cache-runtime`. Depend on `cache-runtime` and write
 //! `use cache_runtime::cached;`: the generated code calls `::cache_runtime::__private`.
 //!
-//! One module per phase: [`ast`] reads the function (its body left as tokens), [`attr`] the
-//! options, [`key`] a key template; [`valid`] checks them together into the [`ctxt`], [`plan`]
-//! works out what to generate, and [`expand`] generates it.
+//! One module per phase: `ast` reads the function (its body left as tokens), `attr` the options,
+//! `key` a key template; `valid` checks them together into the `ctxt`, `plan` works out what to
+//! generate, and `expand` generates it.
 
 mod ast;
 mod attr;
