@@ -114,18 +114,41 @@ where
     let origin = site.origin(&slot);
     let mut budget = Budget::of(&slot);
     let read = read::<M::Value>(&origin, &slot, &key, &mut budget).await;
-    let read = match read {
-        Read::Hit(value) => return M::restore(value),
-        other => other,
-    };
+    match read {
+        Read::Hit(value) => M::restore(value),
+        // The miss path is a future of its own, behind a box: inline, its state would make the
+        // future of every call (hits included) larger, and every hit would pay for moving it.
+        read => Box::pin(missed::<M, R, F>(site, slot, key, ttl, body, read, budget)).await,
+    }
+}
+
+/// A call that found no usable entry: it joins the key's flight, or leads it.
+async fn missed<M, R, F>(
+    site: &'static CallSite,
+    slot: Arc<Slot>,
+    key: String,
+    ttl: Duration,
+    body: F,
+    read: Read<M::Value>,
+    mut budget: Budget,
+) -> R
+where
+    M: Mode<R>,
+    F: Future<Output = R>,
+{
+    let origin = site.origin(&slot);
     match settle::<M::Value>(&origin, &slot, &key, &read, &mut budget).await {
         Settled::Value(value) => {
             origin.joined(&key);
             M::restore(value)
         }
-        Settled::Lead(lead) => {
+        Settled::Lead(mut lead) => {
             origin.miss(&key);
-            let out = lead.leader.run(body).await;
+            let out = match &mut lead.right {
+                #[cfg(feature = "redis")]
+                StoreRight::Fleet(lease) => lease.keep_alive(lead.leader.run(body)).await,
+                _ => lead.leader.run(body).await,
+            };
             if let Some(kept) = M::keep(&out) {
                 lead.finish(&origin, &slot, &key, CachedValue::new(kept), ttl, budget).await;
             }

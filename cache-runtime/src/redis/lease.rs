@@ -53,7 +53,8 @@ pub(crate) struct Lease {
     provider: RedisProvider,
     key: String,
     token: String,
-    renewal: AbortHandle,
+    /// The task that renews the lease, once the body has run for a third of it.
+    renewal: Option<AbortHandle>,
     settled: bool,
 }
 
@@ -229,29 +230,41 @@ impl RedisProvider {
 
 impl Lease {
     fn new(provider: RedisProvider, key: &str, token: String) -> Lease {
-        let period = provider.inner.lease / 3;
-        let renewal = {
-            let (provider, key, token) = (provider.clone(), key.to_owned(), token.clone());
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval_at(Instant::now() + period, period);
-                loop {
-                    tick.tick().await;
-                    // A lease that is gone (voided, or run out while Redis was unreachable) is not
-                    // taken again: the store will find out and store nothing.
-                    if let Ok(false) = provider.renew(&key, &token).await {
-                        return;
-                    }
+        Lease { provider, key: key.to_owned(), token, renewal: None, settled: false }
+    }
+
+    /// Runs `body`, renewing the lease every third of its length while it runs. Most bodies end
+    /// before the first renewal is due: the renewing task is only started for those that don't.
+    pub(crate) async fn keep_alive<F: std::future::Future>(&mut self, body: F) -> F::Output {
+        let period = self.provider.inner.lease / 3;
+        let mut body = std::pin::pin!(body);
+        tokio::select! {
+            biased;
+            out = &mut body => return out,
+            () = tokio::time::sleep(period) => {}
+        }
+        let (provider, key, token) = (self.provider.clone(), self.key.clone(), self.token.clone());
+        let renewal = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                // A lease that is gone (voided, or run out while Redis was unreachable) is not
+                // taken again: the store will find out and store nothing.
+                if let Ok(false) = provider.renew(&key, &token).await {
+                    return;
                 }
-            })
-            .abort_handle()
-        };
-        Lease { provider, key: key.to_owned(), token, renewal, settled: false }
+            }
+        });
+        self.renewal = Some(renewal.abort_handle());
+        body.await
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.renewal.abort();
+        if let Some(renewal) = &self.renewal {
+            renewal.abort();
+        }
         if self.settled {
             return;
         }
