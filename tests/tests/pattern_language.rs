@@ -2,16 +2,12 @@
 //! remove the same entries from memory and from Redis.
 #![cfg(feature = "redis")]
 
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use cache_runtime::{with_provider, CacheError, CacheProvider, MemoryProvider, RedisProvider};
 use cache_tests::RedisServer;
 use proptest::prelude::*;
-
-static SERVER: LazyLock<RedisServer> = LazyLock::new(RedisServer::start);
-static CASE: AtomicUsize = AtomicUsize::new(0);
+use proptest::test_runner::{Config, TestRunner};
 
 /// Characters that keys and patterns are made of: plain, multi-byte, and every glob character.
 const ALPHABET: &[char] = &['a', 'b', 'c', ':', '-', 'é', '😀', '*', '?', '[', ']', '\\', '^'];
@@ -63,17 +59,30 @@ async fn left_after<P: CacheProvider + Clone>(
     .await
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
-
-    #[test]
-    fn memory_and_redis_remove_the_same_entries(keys in prop::collection::vec(key(), 1..6), pattern in pattern()) {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// One server for every case, stopped when the test ends (a `static` would outlive the process's
+/// last test and leave the server running).
+#[test]
+fn memory_and_redis_remove_the_same_entries() {
+    let server = RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let case = std::sync::atomic::AtomicUsize::new(0);
+    let mut runner = TestRunner::new(Config { cases: 96, ..Config::default() });
+    let strategy = (prop::collection::vec(key(), 1..6), pattern());
+    let result = runner.run(&strategy, |(keys, pattern)| {
+        let case = case.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let (memory, redis) = runtime.block_on(async {
-            let prefix = format!("p{}:", CASE.fetch_add(1, SeqCst));
-            let redis = RedisProvider::builder(SERVER.url()).prefix(prefix).op_timeout(Duration::from_secs(5)).connect().await.unwrap();
+            let redis = RedisProvider::builder(server.url())
+                .prefix(format!("p{case}:"))
+                .op_timeout(Duration::from_secs(5))
+                .connect()
+                .await
+                .unwrap();
             (left_after(MemoryProvider::new(), &keys, &pattern).await, left_after(redis, &keys, &pattern).await)
         });
         prop_assert_eq!(memory, redis, "keys {:?}, pattern {:?}", keys, pattern);
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
     }
 }
