@@ -109,6 +109,21 @@ async fn events_are_logged_and_counted_with_function_and_provider() {
         let redis = cache_runtime::RedisProvider::builder(server.url()).prefix("o:").connect().await.unwrap();
         assert!(!with_provider(redis.clone(), cache_runtime::exists("listed")).await.unwrap());
         assert_eq!(redis.stats().errors, 1);
+        // A breaker that opens shows in the metrics.
+        let mut server = server;
+        let fragile = cache_runtime::RedisProvider::builder(server.url())
+            .prefix("o:")
+            .circuit_breaker(1, Duration::from_secs(60), Duration::from_secs(60))
+            .connect()
+            .await
+            .unwrap();
+        server.stop();
+        assert_eq!(with_provider(fragile.clone(), get_user(9)).await, "user 9", "Redis down never fails a call");
+        assert!(
+            matches!(fragile.circuit(), cache_runtime::redis::CircuitState::Open { .. }),
+            "{:?}",
+            fragile.circuit()
+        );
         server
     };
 
@@ -141,12 +156,19 @@ async fn events_are_logged_and_counted_with_function_and_provider() {
     let function = ("function", "observability::get_user");
     let provider_label = ("provider", "default");
     assert_eq!(counter(&snapshot, "cache_hits_total", &[function, provider_label]), 1);
-    // The second miss and set are the call through the store whose reads time out.
-    assert_eq!(counter(&snapshot, "cache_misses_total", &[function, provider_label]), 2);
+    // The second miss and set are the call through the store whose reads time out; with Redis,
+    // a third miss is the call through the provider whose breaker opened (nothing stored).
+    let misses = if cfg!(feature = "redis") { 3 } else { 2 };
+    assert_eq!(counter(&snapshot, "cache_misses_total", &[function, provider_label]), misses);
     assert_eq!(counter(&snapshot, "cache_sets_total", &[function, provider_label]), 2);
     assert_eq!(counter(&snapshot, "cache_invalidations_total", &[function]), 1);
     assert_eq!(counter(&snapshot, "cache_hits_total", &[("function", "observability::extract")]), 0);
-    assert_eq!(counter(&snapshot, "cache_errors_total", &[function, ("kind", "timeout")]), 1);
+    // The store that times out, and (with Redis) the stopped server: a timeout or a refused
+    // connection, whichever the reconnecting client meets first.
+    let timeouts = counter(&snapshot, "cache_errors_total", &[function, ("kind", "timeout")]);
+    let refused = counter(&snapshot, "cache_errors_total", &[function, ("kind", "connection")]);
+    assert_eq!(timeouts + refused, if cfg!(feature = "redis") { 2 } else { 1 });
+    assert!(timeouts >= 1);
     #[cfg(feature = "redis")]
     assert_eq!(
         counter(
@@ -157,4 +179,13 @@ async fn events_are_logged_and_counted_with_function_and_provider() {
         1,
         "an entry that is not ours is counted in the metric as in the stats"
     );
+    #[cfg(feature = "redis")]
+    {
+        assert_eq!(counter(&snapshot, "cache_circuit_transitions_total", &[("to", "open")]), 1);
+        let open = snapshot.iter().find_map(|(key, _, _, value)| match value {
+            DebugValue::Gauge(level) if key.key().name() == "cache_circuit_open" => Some(level.into_inner()),
+            _ => None,
+        });
+        assert_eq!(open, Some(1.0), "the gauge says the breaker is open");
+    }
 }
