@@ -448,7 +448,7 @@ impl RedisProvider {
                     .collect(),
             };
             for batch in keys.chunks(BATCH) {
-                removed += self
+                let swept = self
                     .run("clear_pattern", |mut connection| async move {
                         match sweep {
                             Sweep::Leases => {
@@ -464,14 +464,58 @@ impl RedisProvider {
                             }
                         }
                     })
-                    .await?
-                    .map_err(|error| self.replied(error))?;
+                    .await?;
+                removed += match swept {
+                    Ok(count) => count,
+                    Err(error) if error.code() == Some("NOPERM") => {
+                        let denied = CacheError::Provider {
+                            message: format!(
+                                "redis at {} denies scripting ({error}): cleared with plain commands; grant the user +eval +evalsha",
+                                self.inner.url
+                            ),
+                        };
+                        observe::unusable(&self.inner.counters, "redis", "clear_pattern", glob, &denied);
+                        self.sweep_without_script(batch, sweep).await?
+                    }
+                    Err(error) => return Err(self.replied(error)),
+                };
             }
             if next == 0 {
                 return Ok(removed);
             }
             cursor = next;
         }
+    }
+}
+
+impl RedisProvider {
+    /// What the sweep scripts do, in plain commands, key by key: for a user whose scripting was
+    /// taken away after `connect()`. Not atomic, but a clear that does nothing is worse.
+    async fn sweep_without_script(&self, batch: &[Vec<u8>], sweep: Sweep) -> Result<u64, CacheError> {
+        let (channel, skip) = (&self.inner.channel, self.inner.lease_prefix.len());
+        let mut removed = 0;
+        for key in batch {
+            removed += self
+                .run("clear_pattern", |mut connection| async move {
+                    let kind: String = ::redis::cmd("TYPE").arg(key).query_async(&mut connection).await?;
+                    if kind != "string" {
+                        return Ok(0);
+                    }
+                    let gone: u64 = ::redis::cmd("UNLINK").arg(key).query_async(&mut connection).await?;
+                    if matches!(sweep, Sweep::Leases) && gone == 1 {
+                        let _: i64 = ::redis::cmd("PUBLISH")
+                            .arg(channel)
+                            .arg(&key[skip.min(key.len())..])
+                            .query_async(&mut connection)
+                            .await?;
+                        return Ok(0);
+                    }
+                    Ok(gone)
+                })
+                .await?
+                .map_err(|error| self.replied(error))?;
+        }
+        Ok(removed)
     }
 }
 

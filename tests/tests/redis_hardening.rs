@@ -61,6 +61,7 @@ async fn an_invalidation_still_removes_the_entry_when_scripting_is_taken_away_la
     with_provider(redis.clone(), async {
         let first = profile(1).await;
         assert_eq!(profile(1).await, first, "cached");
+        profile(2).await;
     })
     .await;
     command(&mut admin, &["ACL", "SETUSER", "app", "-eval", "-evalsha"]).await;
@@ -68,6 +69,8 @@ async fn an_invalidation_still_removes_the_entry_when_scripting_is_taken_away_la
     with_provider(redis.clone(), async {
         assert!(profile_invalidate(1).await, "the entry is removed with plain commands");
         assert!(!cache_runtime::exists("profile:1").await.unwrap(), "and it is gone");
+        assert_eq!(cache_runtime::clear_pattern("profile:*").await.unwrap(), 1, "a pattern clear too");
+        assert!(!cache_runtime::exists("profile:2").await.unwrap());
     })
     .await;
     assert!(redis.stats().errors > errors, "the fallback is counted: {:?}", redis.stats());
