@@ -37,7 +37,7 @@ mod function_path;
 mod handle;
 pub mod key;
 mod key_builder;
-pub mod memory;
+mod memory;
 mod observe;
 mod provider;
 #[cfg(feature = "redis")]
