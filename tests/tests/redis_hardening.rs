@@ -101,6 +101,7 @@ async fn a_miss_on_a_hung_redis_costs_one_operation_timeout_in_all() {
     assert_eq!(with_provider(redis.clone(), frozen(7)).await, 7);
     let took = started.elapsed();
     server.thaw();
+    println!("a miss on a hung Redis took {took:?} with op_timeout {op_timeout:?}");
     assert_eq!(FROZEN_RUNS.load(SeqCst), 1);
     // A read and a write would be two timeouts (800 ms): the call pays one, with room for a
     // loaded machine.
@@ -119,12 +120,14 @@ async fn a_value_that_claims_more_elements_than_its_bytes_hold_is_a_counted_miss
     let mut connection = raw(&server).await;
     let _: () = redis::cmd("SET").arg("h:units").arg(hostile).query_async(&mut connection).await.unwrap();
 
+    let started = Instant::now();
     let read = tokio::time::timeout(
         Duration::from_secs(10),
         with_provider(redis.clone(), cache_runtime::get::<Vec<()>>("units")),
     )
     .await
     .expect("decoding is bounded by the value's bytes");
+    println!("the hostile value was refused in {:?}", started.elapsed());
     assert_eq!(read.unwrap(), None, "a miss");
     assert_eq!(redis.stats().errors, 1, "counted");
 }
