@@ -286,8 +286,19 @@ enum StoreRight {
     /// Store it in Redis under this lease, which an invalidation on any instance voids.
     #[cfg(feature = "redis")]
     Fleet(Lease),
-    /// Hand it to this process's waiters only: Redis could not grant a lease.
-    HandOutOnly,
+    /// Hand it to this process's waiters only: Redis is unavailable from here (the one
+    /// exception to "an invalidation wins": an invalidation that cannot reach Redis cannot reach
+    /// this flight either).
+    #[cfg(feature = "redis")]
+    HandOut,
+    /// Hand it to this process's waiters only if the lease another instance holds is still the
+    /// one it held when this leader started: were it voided by an invalidation, a waiter may have
+    /// come after that.
+    #[cfg(feature = "redis")]
+    HandOutIfHeld(String),
+    /// Keep it: the flight was detached when the body started, and its waiters compute for
+    /// themselves.
+    Detached,
 }
 
 /// Joins the key's flight until this caller has a value or leads; waits are bounded by the
@@ -340,11 +351,15 @@ async fn settle<V: CacheValue>(
                 Ok(typed) => return Settled::Value(typed),
                 Err(error) => {
                     origin.failed("get", key, &error);
-                    StoreRight::HandOutOnly
+                    StoreRight::Detached
                 }
             },
             Leased::Right(right) => right,
         };
+        let mut leader = leader;
+        if matches!(right, StoreRight::Detached) {
+            leader.detach();
+        }
         return Settled::Lead(Lead { leader, right });
     }
 }
@@ -373,20 +388,23 @@ async fn lease<V: CacheValue>(
     match &slot.backend {
         // Redis did not answer the read: the lease is skipped, and so is the write.
         #[cfg(feature = "redis")]
-        Backend::Redis(_) if matches!(read, Read::Failed(_)) => Leased::Right(StoreRight::HandOutOnly),
+        Backend::Redis(_) if matches!(read, Read::Failed(_)) => Leased::Right(StoreRight::HandOut),
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => match redis.acquire(key, look_again, deadline, &mut budget.left).await {
             Ok(Acquired::Value(value)) => Leased::Value(value),
             Ok(Acquired::Leased(lease)) => Leased::Right(StoreRight::Fleet(lease)),
-            Ok(Acquired::TimedOut) => {
+            Ok(Acquired::TimedOut { holder }) => {
                 origin.wait_timed_out(key, slot.max_wait);
-                Leased::Right(StoreRight::HandOutOnly)
+                Leased::Right(holder.map_or(StoreRight::Detached, StoreRight::HandOutIfHeld))
             }
-            Ok(Acquired::Held) => Leased::Right(StoreRight::HandOutOnly),
+            Ok(Acquired::Held { holder }) => {
+                Leased::Right(holder.map_or(StoreRight::Detached, StoreRight::HandOutIfHeld))
+            }
+            Ok(Acquired::Foreign) => Leased::Right(StoreRight::Detached),
             Err(error) => {
                 // The lease is skipped while Redis is unavailable; the call still computes.
                 origin.failed("lease", key, &error);
-                Leased::Right(StoreRight::HandOutOnly)
+                Leased::Right(StoreRight::HandOut)
             }
         },
         Backend::Memory(memory) if look_again => match memory.get_direct(key).await {
@@ -418,23 +436,42 @@ impl Lead {
             origin.not_stored(key, "an invalidation covered the key while it was computed");
             return;
         };
+        let stored = match self.right {
+            StoreRight::Local if ttl.is_zero() => Ok(false),
+            StoreRight::Local => slot.provider.set(key, value.clone(), ttl).await.map(|()| true),
+            #[cfg(feature = "redis")]
+            StoreRight::Fleet(lease) => match &slot.backend {
+                // A ttl of zero stores nothing, but the lease says whether an invalidation came.
+                Backend::Redis(redis) if ttl.is_zero() => {
+                    if redis.give_up(lease, key).await {
+                        self.leader.hand_out(value);
+                    }
+                    return;
+                }
+                Backend::Redis(redis) => redis.store_leased(lease, key, &value, ttl, budget.left).await,
+                _ => Ok(false),
+            },
+            #[cfg(feature = "redis")]
+            StoreRight::HandOut => {
+                self.leader.hand_out(value);
+                return;
+            }
+            #[cfg(feature = "redis")]
+            StoreRight::HandOutIfHeld(holder) => {
+                if let Backend::Redis(redis) = &slot.backend {
+                    if redis.still_held(key, &holder).await {
+                        self.leader.hand_out(value);
+                    }
+                }
+                return;
+            }
+            StoreRight::Detached => return,
+        };
         if ttl.is_zero() {
             origin.not_stored(key, "a ttl of zero stores nothing");
             self.leader.hand_out(value);
             return;
         }
-        let stored = match self.right {
-            StoreRight::Local => slot.provider.set(key, value.clone(), ttl).await.map(|()| true),
-            #[cfg(feature = "redis")]
-            StoreRight::Fleet(lease) => match &slot.backend {
-                Backend::Redis(redis) => redis.store_leased(lease, key, &value, ttl, budget.left).await,
-                _ => Ok(false),
-            },
-            StoreRight::HandOutOnly => {
-                self.leader.hand_out(value);
-                return;
-            }
-        };
         drop(storing);
         match stored {
             Ok(true) => {

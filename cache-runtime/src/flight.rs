@@ -264,6 +264,19 @@ impl Leader {
         }
     }
 
+    /// Takes the flight out of the map at once and releases its waiters: this leader keeps its
+    /// value, and callers compute for themselves.
+    pub(crate) fn detach(&mut self) {
+        {
+            let mut shard = self.flights.shard(&self.flight.key);
+            let id = (self.flight.store, self.flight.key.clone());
+            if shard.get(&id).is_some_and(|current| Arc::ptr_eq(current, &self.flight)) {
+                shard.remove(&id);
+            }
+        }
+        self.flight.outcome.send_replace(Outcome::NoValue);
+    }
+
     /// Whether an invalidation voided the flight.
     pub(crate) fn is_voided(&self) -> bool {
         *lock(&self.flight.phase) == Phase::Voided

@@ -38,9 +38,10 @@
 //! invalidation through any instance (`<fn>_invalidate`, `delete`, `clear_pattern`, `clear`)
 //! voids the leases it covers, so a computation that started before it stores nothing after it.
 //!
-//! Leases live beside the entries, as `<prefix>__lease:<key>`, and every end of a lease is
-//! published on the channel `<prefix>__cache:flights`. Keys that start with `__lease:` or
-//! `__cache:` are the runtime's: do not use them for entries.
+//! Leases live beside the entries, as `<prefix>\0lease:<key>` (after the prefix, a NUL byte: no
+//! key that a template builds from user input can reach it, since escaped values never hold one),
+//! and every end of a lease is published on the channel `<prefix>__cache:flights`. Keys that
+//! start with a NUL byte are the runtime's.
 
 use std::fmt;
 use std::future::Future;
@@ -80,10 +81,10 @@ const BATCH: usize = 500;
 const MAX_TTL_MS: u128 = 100 * 365 * 24 * 3600 * 1000;
 
 /// What the key of a lease puts between the prefix and the key.
-const LEASE_INFIX: &str = "__lease:";
+const LEASE_INFIX: &str = "\0lease:";
 
 /// What the runtime's own keys and channels put after the prefix.
-const RESERVED: &str = "__cache:";
+const RESERVED: &str = "\0cache:";
 
 /// The channel, after the prefix, on which every end of a lease is published.
 const CHANNEL: &str = "__cache:flights";
@@ -438,15 +439,18 @@ impl RedisProvider {
                 })
                 .await?
                 .map_err(|error| self.replied(error))?;
-            let keys: Vec<Vec<u8>> = match pattern {
-                None => keys,
-                Some(pattern) => keys
-                    .into_iter()
-                    .filter(|key| {
-                        std::str::from_utf8(&key[skip.min(key.len())..]).is_ok_and(|name| pattern.matches(name))
-                    })
-                    .collect(),
-            };
+            // Entries only: the leases under the same prefix (a NUL byte after it) have their
+            // own sweep.
+            let keys: Vec<Vec<u8>> = keys
+                .into_iter()
+                .filter(|key| {
+                    let name = &key[skip.min(key.len())..];
+                    let reserved = matches!(sweep, Sweep::Entries) && name.first() == Some(&0);
+                    !reserved
+                        && pattern
+                            .is_none_or(|pattern| std::str::from_utf8(name).is_ok_and(|name| pattern.matches(name)))
+                })
+                .collect();
             for batch in keys.chunks(BATCH) {
                 let swept = self
                     .run("clear_pattern", |mut connection| async move {

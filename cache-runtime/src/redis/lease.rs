@@ -1,7 +1,8 @@
 //! Leases in Redis: a cold key is computed once per fleet, and an invalidation on any instance
 //! wins over a computation in flight on any other.
 //!
-//! The lease of key `user:1` is the string `<prefix>__lease:user:1`, holding a token unique to
+//! The lease of key `user:1` is the string `<prefix>\0lease:user:1` (a NUL byte after the
+//! prefix, which no escaped value holds), holding a token unique to
 //! one computation, set with `NX` and a time to live. The leader stores its value only through a
 //! script that checks its token ([`STORE_LEASED`](super::scripts::STORE_LEASED)); `delete`,
 //! `clear_pattern` and `clear` delete the leases they cover before the entries, so a
@@ -39,12 +40,14 @@ pub(crate) enum Acquired {
     Value(CachedValue),
     /// The lease: compute, then store under it.
     Leased(Lease),
-    /// Another instance holds the lease and callers do not wait for it
-    /// ([`fleet_single_flight(false)`](super::RedisProviderBuilder::fleet_single_flight)), or the
-    /// key holds a Redis value that is not ours: compute, and store nothing.
-    Held,
-    /// Another instance held the lease for longer than the wait allows.
-    TimedOut,
+    /// Another instance holds the lease (with the token given, if it could be read) and callers
+    /// do not wait for it ([`fleet_single_flight(false)`](super::RedisProviderBuilder::fleet_single_flight)):
+    /// compute, and store nothing.
+    Held { holder: Option<String> },
+    /// The key holds a Redis value that is not ours: compute, and store nothing.
+    Foreign,
+    /// Another instance held the lease (the last token seen) for longer than the wait allows.
+    TimedOut { holder: Option<String> },
 }
 
 /// A computation's lease on a key; dropped without [`RedisProvider::store_leased`], it is given
@@ -62,7 +65,7 @@ pub(crate) struct Lease {
 enum Attempt {
     Value(Vec<u8>),
     Leased(String),
-    Held,
+    Held(Option<String>),
     Foreign,
 }
 
@@ -107,16 +110,17 @@ impl RedisProvider {
                         continue;
                     }
                 },
-                Attempt::Foreign => return Ok(Acquired::Held),
-                Attempt::Held => {}
+                Attempt::Foreign => return Ok(Acquired::Foreign),
+                Attempt::Held(holder) => {
+                    let Some(woken) = woken else { return Ok(Acquired::Held { holder }) };
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(Acquired::TimedOut { holder });
+                    }
+                    let _ = tokio::time::timeout(left.min(POLL), woken).await;
+                    look = true;
+                }
             }
-            let Some(woken) = woken else { return Ok(Acquired::Held) };
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(Acquired::TimedOut);
-            }
-            let _ = tokio::time::timeout(left.min(POLL), woken).await;
-            look = true;
         }
     }
 
@@ -144,7 +148,7 @@ impl RedisProvider {
             (1, Some(bytes)) => Attempt::Value(bytes),
             (2, _) => Attempt::Leased(token),
             (4, _) => Attempt::Foreign,
-            _ => Attempt::Held,
+            (_, holder) => Attempt::Held(holder.and_then(|token| String::from_utf8(token).ok())),
         })
     }
 
@@ -187,6 +191,42 @@ impl RedisProvider {
             0 => Ok(false),
             _ => Err(Self::foreign(key)),
         }
+    }
+
+    /// Whether the lease of `key` is still the one `holder` took: no invalidation voided it and
+    /// its computation has not ended. Anything else, an error included, is `false`.
+    pub(crate) async fn still_held(&self, key: &str, holder: &str) -> bool {
+        let lease_key = self.lease_key(key);
+        let found = self
+            .run("lease", |mut connection| {
+                let lease_key = &lease_key;
+                async move { ::redis::cmd("GET").arg(lease_key).query_async::<Option<String>>(&mut connection).await }
+            })
+            .await;
+        matches!(found, Ok(Ok(Some(token))) if token == holder)
+    }
+
+    /// Gives `lease` up; true when it was still intact (no invalidation voided it).
+    pub(crate) async fn give_up(&self, mut lease: Lease, key: &str) -> bool {
+        lease.settled = true;
+        let lease_key = self.lease_key(key);
+        let channel = &self.inner.channel;
+        let token = std::mem::take(&mut lease.token);
+        let released = self
+            .run("lease", |mut connection| {
+                let (lease_key, token) = (&lease_key, &token);
+                async move {
+                    scripts::RELEASE
+                        .key(lease_key)
+                        .arg(token)
+                        .arg(channel)
+                        .arg(key)
+                        .invoke_async::<i64>(&mut connection)
+                        .await
+                }
+            })
+            .await;
+        matches!(released, Ok(Ok(1)))
     }
 
     async fn renew(&self, key: &str, token: &str) -> Result<bool, CacheError> {

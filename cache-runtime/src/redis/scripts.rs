@@ -78,8 +78,8 @@ return 0
 /// Takes the lease of a cold key, unless a value is there already (with the check on).
 ///
 /// KEYS: entry, lease. ARGV: token, lease in ms, check the entry first (`1`) or not.
-/// Returns `{1, value}` (a value is there), `{2}` (leased), `{3}` (another holds the lease),
-/// `{4}` (the key holds another Redis type).
+/// Returns `{1, value}` (a value is there), `{2}` (leased), `{3, token}` (another holds the lease,
+/// with that token), `{4}` (the key holds another Redis type).
 pub(super) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -89,7 +89,7 @@ if ARGV[3] == '1' then
   if kind ~= 'none' then return {4, false} end
 end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, false} end
-return {3, false}
+return {3, redis.call('GET', KEYS[2])}
 ",
     )
 });
