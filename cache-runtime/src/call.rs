@@ -216,7 +216,7 @@ impl Budget {
 #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
 pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, budget: &mut Budget) -> Read<V> {
     let found = match &slot.backend {
-        Backend::Memory(memory) => Ok(memory.get_direct(key).await),
+        Backend::Memory(memory) => Ok(memory.get_direct(key)),
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => {
             let started = Instant::now();
@@ -250,7 +250,7 @@ pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &
 #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
 async fn read_again<V: CacheValue>(slot: &Slot, key: &str, budget: &mut Budget) -> Option<V> {
     let found = match &slot.backend {
-        Backend::Memory(memory) => memory.get_direct(key).await,
+        Backend::Memory(memory) => memory.get_direct(key),
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => {
             let started = Instant::now();
@@ -407,7 +407,7 @@ async fn lease<V: CacheValue>(
                 Leased::Right(StoreRight::HandOut)
             }
         },
-        Backend::Memory(memory) if look_again => match memory.get_direct(key).await {
+        Backend::Memory(memory) if look_again => match memory.get_direct(key) {
             Some(value) => Leased::Value(value),
             None => Leased::Right(StoreRight::Local),
         },

@@ -21,7 +21,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The embedded default is an in-memory [`MemoryProvider`] on moka; Redis ([`RedisProvider`],
+//! The embedded default is an in-memory [`MemoryProvider`] on quick_cache; Redis ([`RedisProvider`],
 //! feature `redis`) shares one cache between instances. The README covers the options, the key
 //! rules and testing.
 #![cfg_attr(docsrs, feature(doc_cfg))]

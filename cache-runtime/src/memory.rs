@@ -1,12 +1,15 @@
-//! The embedded in-memory provider, on moka.
+//! The embedded in-memory provider, on quick_cache.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fmt;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::hash::RandomState;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use moka::future::Cache;
-use moka::notification::RemovalCause;
-use moka::Expiry;
+use quick_cache::sync::Cache;
+use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
+use tokio::time::Instant;
 
 use crate::key::Pattern;
 use crate::observe;
@@ -17,11 +20,18 @@ use crate::value::CachedValue;
 /// What a byte-bounded store adds to each entry's key and value for its own bookkeeping.
 const ENTRY_OVERHEAD: usize = 96;
 
-/// An in-memory cache on [`moka::future::Cache`]: bounded, with a time to live per entry.
+/// How many expired entries a write reclaims at most, besides storing its own: reclaiming is
+/// spread over the writes, so that none of them pays for a long sweep.
+const RECLAIM_PER_WRITE: usize = 8;
+
+/// An in-memory cache on [`quick_cache`]: bounded by entries or bytes, with a time to live per
+/// entry, following tokio's clock.
 ///
 /// Values are kept as typed objects: a hit clones the value and never decodes anything. Expired
-/// entries are never returned, and moka reclaims them in its housekeeping on later reads and
-/// writes of any key, so keys that are never read again do not pile up. Clones share one store.
+/// entries are never returned, and writes reclaim them a few at a time, oldest first, so keys
+/// that are never read again do not pile up. Its policy (CLOCK-Pro-like, with a memory of keys
+/// recently evicted) keeps the entries most likely to be used again, and always stores a new key.
+/// Clones share one store.
 ///
 /// ```
 /// use cache_runtime::MemoryProvider;
@@ -37,8 +47,15 @@ pub struct MemoryProvider {
     inner: Arc<Inner>,
 }
 
+type Store = Cache<Arc<str>, Entry, EntryWeight, RandomState, CountEvictions>;
+
+/// When each stored entry expires, soonest first.
+type Expiries = BinaryHeap<Reverse<(Instant, Arc<str>)>>;
+
 struct Inner {
-    cache: Cache<String, Entry>,
+    cache: Store,
+    /// When each stored entry expires, soonest first: what the writes reclaim.
+    expiries: Mutex<Expiries>,
     counters: Arc<StatsCounters>,
     bound: Bound,
     max_wait: Duration,
@@ -53,19 +70,39 @@ enum Bound {
 #[derive(Clone)]
 struct Entry {
     value: CachedValue,
-    ttl: Duration,
+    expires: Instant,
     weight: u32,
 }
 
-/// Gives each entry the time to live it was stored with.
-struct PerEntryTtl;
-
-impl Expiry<String, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _: &String, entry: &Entry, _: Instant) -> Option<Duration> {
-        Some(entry.ttl)
+impl Entry {
+    fn is_live(&self, now: Instant) -> bool {
+        now < self.expires
     }
-    fn expire_after_update(&self, _: &String, entry: &Entry, _: Instant, _: Option<Duration>) -> Option<Duration> {
-        Some(entry.ttl)
+}
+
+/// Each entry's weight: 1 in a store bounded by entries, its bytes in one bounded by bytes.
+#[derive(Clone)]
+struct EntryWeight;
+
+impl Weighter<Arc<str>, Entry> for EntryWeight {
+    fn weight(&self, _: &Arc<str>, entry: &Entry) -> u64 {
+        u64::from(entry.weight)
+    }
+}
+
+/// Counts what the policy evicts: an entry that had expired counts as an expiration.
+#[derive(Clone)]
+struct CountEvictions(Arc<StatsCounters>);
+
+impl Lifecycle<Arc<str>, Entry> for CountEvictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _: &mut (), key: Arc<str>, entry: Entry) {
+        if entry.is_live(Instant::now()) {
+            observe::evicted(&self.0);
+        } else {
+            observe::expired(&self.0, &key);
+        }
     }
 }
 
@@ -83,8 +120,8 @@ pub struct MemoryProviderBuilder {
 }
 
 impl MemoryProviderBuilder {
-    /// At most this many entries ([`MemoryProvider::DEFAULT_CAPACITY`] unless set); the least likely to be used
-    /// again are evicted first.
+    /// At most this many entries ([`MemoryProvider::DEFAULT_CAPACITY`] unless set); the least
+    /// likely to be used again are evicted first.
     pub fn max_capacity(mut self, entries: u64) -> Self {
         self.bound = Bound::Entries(entries);
         self
@@ -115,20 +152,34 @@ impl MemoryProviderBuilder {
     /// The provider.
     pub fn build(self) -> MemoryProvider {
         let counters = Arc::new(StatsCounters::default());
-        let listener_counters = Arc::clone(&counters);
-        let mut builder = Cache::builder().expire_after(PerEntryTtl).eviction_listener(
-            move |key: Arc<String>, _: Entry, cause: RemovalCause| match cause {
-                RemovalCause::Expired => observe::expired(&listener_counters, &key),
-                RemovalCause::Size => observe::evicted(&listener_counters),
-                RemovalCause::Explicit | RemovalCause::Replaced => {}
-            },
-        );
-        builder = match self.bound {
-            Bound::Entries(n) => builder.max_capacity(n),
-            Bound::Bytes(n) => builder.max_capacity(n).weigher(|_: &String, entry: &Entry| entry.weight),
+        let (items, weight) = match self.bound {
+            Bound::Entries(n) => (n, n),
+            // An estimate of the count, for the store's shards and its memory of evicted keys.
+            Bound::Bytes(n) => ((n / 512).max(1), n),
         };
-        let inner = Inner { cache: builder.build(), counters, bound: self.bound, max_wait: self.max_wait };
-        MemoryProvider { inner: Arc::new(inner) }
+        let items = usize::try_from(items).unwrap_or(usize::MAX).max(1);
+        let mut options = OptionsBuilder::new();
+        options.estimated_items_capacity(items).weight_capacity(weight);
+        // Each shard holds a share of the bound: a small store keeps one shard, so that its bound
+        // is its own and not split into shares of nothing.
+        if items < 1_024 {
+            options.shards(1);
+        }
+        let lifecycle = CountEvictions(Arc::clone(&counters));
+        // `build` fails only for a capacity left unset, and both are set above.
+        let cache = match options.build() {
+            Ok(options) => Cache::with_options(options, EntryWeight, RandomState::new(), lifecycle),
+            Err(_) => Cache::with(items, weight, EntryWeight, RandomState::new(), lifecycle),
+        };
+        MemoryProvider {
+            inner: Arc::new(Inner {
+                cache,
+                expiries: Mutex::new(BinaryHeap::new()),
+                counters,
+                bound: self.bound,
+                max_wait: self.max_wait,
+            }),
+        }
     }
 }
 
@@ -171,18 +222,17 @@ impl MemoryProvider {
         self.inner.counters.snapshot()
     }
 
-    /// How many entries the store holds, expired ones not yet reclaimed included (moka's count,
-    /// which lags behind writes until housekeeping runs).
+    /// How many entries the store holds, expired ones not yet reclaimed included.
     ///
     /// ```
     /// assert_eq!(cache_runtime::MemoryProvider::new().entry_count(), 0);
     /// ```
     pub fn entry_count(&self) -> u64 {
-        self.inner.cache.entry_count()
+        self.inner.cache.len() as u64
     }
 
-    /// Runs moka's pending housekeeping now: evictions, and reclaiming expired entries. It also
-    /// runs by itself as the cache is used; call it where a test or a report needs exact counts.
+    /// Reclaims every expired entry now. Writes also reclaim them, a few at a time; call it where
+    /// a test or a report needs exact counts.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -190,7 +240,7 @@ impl MemoryProvider {
     /// # }
     /// ```
     pub async fn run_pending_tasks(&self) {
-        self.inner.cache.run_pending_tasks().await;
+        self.reclaim(usize::MAX);
     }
 
     /// How long a call waits for another caller's computation.
@@ -198,29 +248,72 @@ impl MemoryProvider {
         self.inner.max_wait
     }
 
-    /// [`CacheProvider::get`] without the boxed future, for the runtime's hit path.
-    pub(crate) async fn get_direct(&self, key: &str) -> Option<CachedValue> {
-        self.inner.cache.get(key).await.map(|entry| entry.value)
-    }
-
-    async fn remove_live(&self, key: &str) -> bool {
-        // A removed entry counts only if it had not expired yet.
-        self.inner.cache.remove(key).await.is_some_and(|entry| !is_expired(&entry))
-    }
-
-    async fn remove_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
-        let keys: Vec<Arc<String>> =
-            self.inner.cache.iter().filter(|(key, _)| matches(key)).map(|(key, _)| key).collect();
-        let mut removed = 0;
-        for key in keys {
-            removed += u64::from(self.remove_live(&key).await);
+    /// [`CacheProvider::get`] without a future, for the runtime's hit path.
+    pub(crate) fn get_direct(&self, key: &str) -> Option<CachedValue> {
+        let entry = self.inner.cache.get(key)?;
+        if entry.is_live(Instant::now()) {
+            return Some(entry.value);
         }
-        removed
+        self.remove_expired(key);
+        None
     }
-}
 
-fn is_expired(entry: &Entry) -> bool {
-    entry.value.stored_at().elapsed().is_ok_and(|age| age >= entry.ttl)
+    fn expiries(&self) -> MutexGuard<'_, Expiries> {
+        // Each critical section is one push or pop: a panic cannot leave the heap half-written.
+        self.inner.expiries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn insert(&self, key: &str, value: CachedValue, ttl: Duration) {
+        let weight = match self.inner.bound {
+            Bound::Entries(_) => 1,
+            Bound::Bytes(_) => {
+                let bytes = key.len() + value.estimated_size() + ENTRY_OVERHEAD;
+                u32::try_from(bytes).unwrap_or(u32::MAX)
+            }
+        };
+        let now = Instant::now();
+        let expires = now.checked_add(ttl).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
+        let key: Arc<str> = Arc::from(key);
+        self.expiries().push(Reverse((expires, Arc::clone(&key))));
+        self.inner.cache.insert(key, Entry { value, expires, weight });
+        self.reclaim(RECLAIM_PER_WRITE);
+    }
+
+    /// Removes up to `most` expired entries, soonest-expired first.
+    fn reclaim(&self, most: usize) {
+        let now = Instant::now();
+        for _ in 0..most {
+            let key = {
+                let mut expiries = self.expiries();
+                match expiries.peek() {
+                    Some(Reverse((expires, _))) if *expires <= now => expiries.pop().map(|Reverse((_, key))| key),
+                    _ => None,
+                }
+            };
+            let Some(key) = key else { return };
+            // The key may have been stored again since, with a later expiry: only an expired
+            // entry goes.
+            self.remove_expired(&key);
+        }
+    }
+
+    fn remove_expired(&self, key: &str) {
+        let now = Instant::now();
+        if let Some((key, _)) = self.inner.cache.remove_if(key, |entry| !entry.is_live(now)) {
+            observe::expired(&self.inner.counters, &key);
+        }
+    }
+
+    /// Removes `key`; true when it held a live entry.
+    fn remove_live(&self, key: &str) -> bool {
+        let now = Instant::now();
+        self.inner.cache.remove(key).is_some_and(|(_, entry)| entry.is_live(now))
+    }
+
+    fn remove_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
+        let keys: Vec<Arc<str>> = self.inner.cache.iter().filter(|(key, _)| matches(key)).map(|(key, _)| key).collect();
+        keys.iter().map(|key| u64::from(self.remove_live(key))).sum()
+    }
 }
 
 impl Default for MemoryProvider {
@@ -233,7 +326,7 @@ impl fmt::Debug for MemoryProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryProvider")
             .field("bound", &self.inner.bound)
-            .field("entries", &self.inner.cache.entry_count())
+            .field("entries", &self.inner.cache.len())
             .finish()
     }
 }
@@ -244,42 +337,36 @@ impl CacheProvider for MemoryProvider {
     }
 
     fn get<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Option<CachedValue>> {
-        Box::pin(async move { Ok(self.get_direct(key).await) })
+        let found = self.get_direct(key);
+        Box::pin(async move { Ok(found) })
     }
 
     fn set<'a>(&'a self, key: &'a str, value: CachedValue, ttl: Duration) -> ProviderFuture<'a, ()> {
-        Box::pin(async move {
-            let weight = match self.inner.bound {
-                Bound::Entries(_) => 1,
-                Bound::Bytes(_) => {
-                    let bytes = key.len() + value.estimated_size() + ENTRY_OVERHEAD;
-                    u32::try_from(bytes).unwrap_or(u32::MAX)
-                }
-            };
-            self.inner.cache.insert(key.to_owned(), Entry { value, ttl, weight }).await;
-            Ok(())
-        })
+        self.insert(key, value, ttl);
+        Box::pin(async { Ok(()) })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
-        Box::pin(async move { Ok(self.remove_live(key).await) })
+        let removed = self.remove_live(key);
+        Box::pin(async move { Ok(removed) })
     }
 
     fn exists<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
-        Box::pin(async move { Ok(self.inner.cache.get(key).await.is_some()) })
+        let found = self.get_direct(key).is_some();
+        Box::pin(async move { Ok(found) })
     }
 
     fn clear(&self) -> ProviderFuture<'_, u64> {
-        Box::pin(async move { Ok(self.remove_matching(|_| true).await) })
+        let removed = self.remove_matching(|_| true);
+        Box::pin(async move { Ok(removed) })
     }
 
     fn clear_pattern<'a>(&'a self, pattern: &'a Pattern) -> ProviderFuture<'a, u64> {
-        Box::pin(async move {
-            if let Some(key) = pattern.as_literal() {
-                return Ok(u64::from(self.remove_live(&key).await));
-            }
-            Ok(self.remove_matching(|key| pattern.matches(key)).await)
-        })
+        let removed = match pattern.as_literal() {
+            Some(key) => u64::from(self.remove_live(&key)),
+            None => self.remove_matching(|key| pattern.matches(key)),
+        };
+        Box::pin(async move { Ok(removed) })
     }
 
     fn counters(&self) -> &StatsCounters {

@@ -127,7 +127,7 @@ async fn events_are_logged_and_counted_with_function_and_provider() {
         server
     };
 
-    // moka's timer wheel reclaims expired entries with about a second of granularity.
+    // Writes reclaim expired entries; here none come after, so the test asks for it.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !logs.text().contains("[CACHE EXPIRED]") && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
