@@ -395,3 +395,47 @@ impl std::io::Write for CapturedLogs {
         Ok(())
     }
 }
+
+/// How many times Redis ran `command`, read from the text of `INFO commandstats`.
+///
+/// ```
+/// let info = "# Commandstats\r\ncmdstat_get:calls=12,usec=30,usec_per_call=2.50\r\n";
+/// assert_eq!(cache_tests::command_calls(info, "get"), 12);
+/// assert_eq!(cache_tests::command_calls(info, "set"), 0);
+/// ```
+pub fn command_calls(info: &str, command: &str) -> u64 {
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A model database for the race tests: the current version of each row. A write bumps it (then
+/// the test invalidates); a cached read returns the version it saw when it started.
+pub mod rows {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+
+    static ROWS: LazyLock<Mutex<HashMap<u64, u64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+    /// The current version of row `id` (1 until it is first written).
+    ///
+    /// ```
+    /// assert_eq!(cache_tests::rows::version(7), 1);
+    /// assert_eq!(cache_tests::rows::write(7), 2);
+    /// assert_eq!(cache_tests::rows::version(7), 2);
+    /// ```
+    pub fn version(id: u64) -> u64 {
+        *ROWS.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_insert(1)
+    }
+
+    /// Writes row `id`: its new version.
+    pub fn write(id: u64) -> u64 {
+        let mut rows = ROWS.lock().unwrap_or_else(|p| p.into_inner());
+        let version = rows.entry(id).or_insert(1);
+        *version += 1;
+        *version
+    }
+}

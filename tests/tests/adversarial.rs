@@ -2,28 +2,14 @@
 //! outages, beyond those of `races.rs`.
 #![cfg(feature = "redis")]
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use cache_runtime::{cached, with_provider, MemoryProvider, RedisProvider};
 use cache_tests::RedisServer;
 use tokio::time::{sleep, Instant};
 
-/// The "database": the current version of each row.
-static ROWS: LazyLock<Mutex<HashMap<u64, u64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-
-fn version(id: u64) -> u64 {
-    *ROWS.lock().unwrap().entry(id).or_insert(1)
-}
-
-fn write(id: u64) -> u64 {
-    let mut rows = ROWS.lock().unwrap();
-    let version = rows.entry(id).or_insert(1);
-    *version += 1;
-    *version
-}
+use cache_tests::rows::{version, write};
 
 async fn redis(server: &RedisServer, prefix: &str) -> RedisProvider {
     RedisProvider::builder(server.url()).prefix(prefix).op_timeout(Duration::from_secs(5)).connect().await.unwrap()

@@ -11,21 +11,9 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use cache_runtime::{cached, with_provider, CacheProvider, MemoryProvider, RedisProvider};
-use cache_tests::RedisServer;
+use cache_tests::{command_calls, RedisServer};
 
-/// The "database": the current version of each row. A write bumps it, then invalidates.
-static ROWS: LazyLock<Mutex<HashMap<u64, u64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-
-fn version(id: u64) -> u64 {
-    *ROWS.lock().unwrap().entry(id).or_insert(1)
-}
-
-fn write(id: u64) -> u64 {
-    let mut rows = ROWS.lock().unwrap();
-    let version = rows.entry(id).or_insert(1);
-    *version += 1;
-    *version
-}
+use cache_tests::rows::{version, write};
 
 /// A slow read of a row: the version it saw when it started.
 #[cached(ttl = 60, key = "row:{id}")]
@@ -351,15 +339,6 @@ async fn cold(id: u64) -> u64 {
     COLD_RUNS.fetch_add(1, SeqCst);
     tokio::time::sleep(Duration::from_millis(50)).await;
     id
-}
-
-fn command_calls(info: &str, command: &str) -> u64 {
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|calls| calls.parse().ok())
-        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cache_runtime::codec::{Bincode, Codec, Json, Postcard};
 use cache_runtime::{cached, with_provider, CacheError, CachedValue, RedisProvider};
-use cache_tests::{wait_until, RedisServer};
+use cache_tests::{command_calls, wait_until, RedisServer};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
@@ -167,15 +167,6 @@ async fn clear_pattern_scans_and_unlinks_in_batches_never_keys() {
     assert!(command_calls(&info, "scan") >= 2, "the scan took several steps:\n{info}");
     assert!(command_calls(&info, "unlink") >= 1_201, "keys are unlinked, not deleted:\n{info}");
     assert!(!info.contains("cmdstat_del:"), "DEL was used:\n{info}");
-}
-
-fn command_calls(info: &str, command: &str) -> u64 {
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|calls| calls.parse().ok())
-        .unwrap_or(0)
 }
 
 static NAME_RUNS: AtomicUsize = AtomicUsize::new(0);

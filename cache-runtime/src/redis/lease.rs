@@ -209,24 +209,8 @@ impl RedisProvider {
     /// Gives `lease` up; true when it was still intact (no invalidation voided it).
     pub(crate) async fn give_up(&self, mut lease: Lease, key: &str) -> bool {
         lease.settled = true;
-        let lease_key = self.lease_key(key);
-        let channel = &self.inner.channel;
         let token = std::mem::take(&mut lease.token);
-        let released = self
-            .run("lease", |mut connection| {
-                let (lease_key, token) = (&lease_key, &token);
-                async move {
-                    scripts::RELEASE
-                        .key(lease_key)
-                        .arg(token)
-                        .arg(channel)
-                        .arg(key)
-                        .invoke_async::<i64>(&mut connection)
-                        .await
-                }
-            })
-            .await;
-        matches!(released, Ok(Ok(1)))
+        self.release(key, &token).await
     }
 
     async fn renew(&self, key: &str, token: &str) -> Result<bool, CacheError> {
@@ -244,7 +228,9 @@ impl RedisProvider {
         Ok(renewed == 1)
     }
 
-    async fn release(&self, key: &str, token: &str) {
+    /// Gives up the lease of `key` if `token` still holds it, and tells the waiters; true when
+    /// it did. A failure is counted: the lease then runs out by itself, and waiters take over.
+    async fn release(&self, key: &str, token: &str) -> bool {
         let lease_key = self.lease_key(key);
         let channel = &self.inner.channel;
         let released = self
@@ -261,9 +247,12 @@ impl RedisProvider {
                 }
             })
             .await;
-        if let Err(error) | Ok(Err(error)) = released.map(|reply| reply.map_err(|e| self.replied(e))) {
-            // The lease runs out by itself; waiters take over then.
-            observe::unusable(&self.inner.counters, "redis", "lease", key, &error);
+        match released.map(|reply| reply.map_err(|e| self.replied(e))) {
+            Ok(Ok(released)) => released == 1,
+            Err(error) | Ok(Err(error)) => {
+                observe::unusable(&self.inner.counters, "redis", "lease", key, &error);
+                false
+            }
         }
     }
 }
