@@ -366,9 +366,10 @@ async fn cold_calls_on_redis_read_once_each_and_the_stats_add_up() {
     let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap();
     let gets = command_calls(&info, "get");
     // One GET per call, plus one for each caller that came while a leader was storing (it reads
-    // what was stored rather than take the leader's value: see flight.rs) and the scripts' GETs
-    // of the leases. Before the flights knew their own outcome, this was 3.85 per call.
-    assert!(gets <= calls * 115 / 100, "about one GET per cold call: {gets} for {calls}\n{info}");
+    // what was stored rather than take the leader's value: see flight.rs; how many come then
+    // depends on the machine's load: 1.03 to 1.28 per call seen) and the scripts' GETs of the
+    // leases. Before the flights knew their own outcome, this was 3.85 per call.
+    assert!(gets <= calls * 3 / 2, "about one GET per cold call: {gets} for {calls}\n{info}");
     assert_eq!(COLD_RUNS.load(SeqCst), 32, "one body run per key");
     let stats = provider.stats();
     assert_eq!(stats.hits + stats.misses + stats.joined, calls, "{stats:?}");
