@@ -207,6 +207,19 @@ mod tests {
     use proc_macro2::Span;
     use syn::LitStr;
 
+    /// The macro asks for a separator between two placeholders that no escaped value can hold;
+    /// which characters those are is the runtime's escaping, checked here against it.
+    #[test]
+    fn what_a_value_may_hold_is_what_the_runtime_escaping_leaves() {
+        for c in (0u8..128).map(char::from) {
+            let text = c.to_string();
+            let escaped = cache_runtime::key::escape(&text);
+            // `%` starts every escape, so it may appear even though it is itself escaped.
+            let may_appear = escaped == text || c == '%';
+            assert_eq!(super::may_appear_in_value(c), may_appear, "{c:?} escapes to {escaped:?}");
+        }
+    }
+
     /// The segments as text (`lit:` and `{...}`) and the error messages.
     fn run(template: &str) -> (Vec<String>, Vec<String>) {
         let mut cx = Ctxt::default();
