@@ -314,6 +314,37 @@ mod tests {
     use crate::ctxt::Ctxt;
     use quote::quote;
 
+    /// The runtime reads durations from settings with the same rules as `ttl` strings here.
+    #[test]
+    fn ttl_strings_read_as_the_runtime_reads_durations() {
+        let inputs = [
+            "250ms",
+            "30s",
+            "5m",
+            "24h",
+            "7d",
+            "1ms",
+            "30",
+            "5 m",
+            " 5m",
+            "1.5h",
+            "h",
+            "5M",
+            "5mins",
+            "99999999999999999999s",
+            "999999999999999d",
+            "",
+        ];
+        for text in inputs {
+            let ours = parse_duration(text);
+            let runtime = cache_runtime::duration::parse(text).map(|d| d.as_millis() as u64);
+            assert_eq!(ours.is_ok(), runtime.is_ok(), "{text:?}: {ours:?} against {runtime:?}");
+            if let (Ok(ours), Ok(runtime)) = (ours, runtime) {
+                assert_eq!(ours, runtime, "{text:?}");
+            }
+        }
+    }
+
     #[test]
     fn durations_with_units() {
         assert_eq!(parse_duration("250ms"), Ok(250));

@@ -30,6 +30,7 @@
 
 mod call;
 pub mod codec;
+pub mod duration;
 mod env;
 mod error;
 mod flight;

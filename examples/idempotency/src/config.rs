@@ -243,28 +243,20 @@ impl ConfigError {
 /// assert!(parse_duration("0").is_err());
 /// assert!(parse_duration("1.5h").is_err());
 /// ```
-// To be replaced by the runtime's parser, the one the `#[cached]` macro uses, once it has one.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    if number.is_empty() {
-        return Err("expected whole seconds or a whole number with a unit: 250ms, 90s, 30m, 24h, 7d".into());
-    }
-    let number: u64 = number.parse().map_err(|_| "the number is too large".to_string())?;
-    let unit_ms: u64 = match unit.trim() {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        other => return Err(format!("unknown unit {other:?}: use ms, s, m, h or d")),
+    // Whole seconds, as the service always took them; anything else reads as `ttl` strings do.
+    let duration = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => cache_runtime::duration::parse(text).map_err(|error| match error {
+            cache_runtime::CacheError::Config { message } => message,
+            other => other.to_string(),
+        })?,
     };
-    let ms = number.checked_mul(unit_ms).ok_or_else(|| "the duration is too large".to_string())?;
-    if ms == 0 {
+    if duration.is_zero() {
         return Err("must be longer than zero; use at least 1ms".into());
     }
-    Ok(Duration::from_millis(ms))
+    Ok(duration)
 }
 
 fn parse_price(text: &str) -> Result<f64, String> {
@@ -317,7 +309,7 @@ mod tests {
         let error = Config::from_lookup(lookup(&[("LLM_LATENCY_MS", "2s")])).unwrap_err();
         assert!(error.to_string().starts_with("LLM_LATENCY_MS=\"2s\""), "{error}");
         let error = Config::from_lookup(lookup(&[("CACHE_TTL", "1w")])).unwrap_err();
-        assert!(error.to_string().contains("unknown unit \"w\""), "{error}");
+        assert!(error.to_string().contains("unknown unit `w`"), "{error}");
         let error = Config::from_lookup(lookup(&[("REQUEST_TIMEOUT", "0s")])).unwrap_err();
         assert!(error.to_string().starts_with("REQUEST_TIMEOUT=\"0s\": must be longer than zero"), "{error}");
         assert!(Config::from_lookup(lookup(&[("LLM_INPUT_USD_PER_MTOK", "-1")])).is_err());
