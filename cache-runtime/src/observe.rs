@@ -198,6 +198,8 @@ pub(crate) enum Notice<'a> {
     CircuitStillFailing { target: &'a str, backoff: Duration },
     /// `init_from_env` chose a store; `warn` when it is the fallback.
     Init { message: &'a str, warn: bool },
+    /// A detail of `init_from_env`'s background reconnection, at `DEBUG`.
+    InitDetail { message: &'a str },
 }
 
 /// Logs a [`Notice`].
@@ -229,6 +231,7 @@ pub(crate) fn notice(notice: Notice<'_>) {
         }
         Notice::Init { message, warn: true } => tracing::warn!(target: TARGET, "[CACHE INIT] {message}"),
         Notice::Init { message, warn: false } => tracing::info!(target: TARGET, "[CACHE INIT] {message}"),
+        Notice::InitDetail { message } => tracing::debug!(target: TARGET, provider = "redis", "[CACHE INIT] {message}"),
     }
 }
 

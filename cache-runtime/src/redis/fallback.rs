@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{url, RedisProvider, RedisProviderBuilder};
 use crate::error::CacheError;
 use crate::memory::MemoryProvider;
-use crate::observe::{notice, Notice, TARGET};
+use crate::observe::{notice, Notice};
 use crate::provider::CacheProvider;
 use crate::registry::{default_slot, replace_default_if, set_default};
 use crate::stats::StoreId;
@@ -66,7 +66,9 @@ async fn retry(builder: RedisProviderBuilder, fallback: StoreId, generation: u64
     loop {
         tokio::time::sleep(wait).await;
         if !still_in_charge(fallback, generation) {
-            tracing::debug!(target: TARGET, provider = "redis", "[CACHE INIT] the default provider was replaced: no longer waiting for redis at {masked}");
+            notice(Notice::InitDetail {
+                message: &format!("the default provider was replaced: no longer waiting for redis at {masked}"),
+            });
             return;
         }
         match builder.clone().connect().await {
@@ -90,7 +92,9 @@ async fn retry(builder: RedisProviderBuilder, fallback: StoreId, generation: u64
             }
             Err(error) => {
                 wait = (wait * 2).min(RETRY_MAX);
-                tracing::debug!(target: TARGET, provider = "redis", "[CACHE INIT] redis at {masked} still does not answer ({error}); next attempt in {wait:?}");
+                notice(Notice::InitDetail {
+                    message: &format!("redis at {masked} still does not answer ({error}); next attempt in {wait:?}"),
+                });
             }
         }
     }
