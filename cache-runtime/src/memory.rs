@@ -20,6 +20,12 @@ use crate::value::CachedValue;
 /// What a byte-bounded store adds to each entry's key and value for its own bookkeeping.
 const ENTRY_OVERHEAD: usize = 96;
 
+/// Beyond twice the entries, how many stale expiries the heap may hold before it is compacted.
+const COMPACT_SLACK: usize = 1_024;
+
+/// The expiry of an entry whose ttl is too long for the clock.
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// How many expired entries a write reclaims at most, besides storing its own: reclaiming is
 /// spread over the writes, so that none of them pays for a long sweep.
 const RECLAIM_PER_WRITE: usize = 8;
@@ -272,10 +278,27 @@ impl MemoryProvider {
             }
         };
         let now = Instant::now();
-        let expires = now.checked_add(ttl).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
+        // A ttl too long for the clock is a century, which is as good as never.
+        let expires = now.checked_add(ttl).or_else(|| now.checked_add(CENTURY)).unwrap_or(now);
         let key: Arc<str> = Arc::from(key);
-        self.expiries().push(Reverse((expires, Arc::clone(&key))));
-        self.inner.cache.insert(key, Entry { value, expires, weight });
+        self.inner.cache.insert(Arc::clone(&key), Entry { value, expires, weight });
+        {
+            let mut expiries = self.expiries();
+            expiries.push(Reverse((expires, key)));
+            // A key stored again leaves its former expiry in the heap until that time comes: keys
+            // stored again and again with long ttls would grow it without bound. When it holds
+            // twice the entries, the expiries no entry has any more are dropped (amortized: each
+            // compaction follows as many writes as it visits).
+            if expiries.len() > 2 * self.inner.cache.len() + COMPACT_SLACK {
+                let cache = &self.inner.cache;
+                let kept: Vec<_> = std::mem::take(&mut *expiries)
+                    .into_vec()
+                    .into_iter()
+                    .filter(|Reverse((expires, key))| cache.peek(&**key).is_some_and(|entry| entry.expires == *expires))
+                    .collect();
+                *expiries = BinaryHeap::from(kept);
+            }
+        }
         self.reclaim(RECLAIM_PER_WRITE);
     }
 
@@ -371,5 +394,30 @@ impl CacheProvider for MemoryProvider {
 
     fn counters(&self) -> &StatsCounters {
         &self.inner.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_stored_again_and_again_does_not_grow_the_expiry_heap() {
+        let provider = MemoryProvider::new();
+        for i in 0..100_000u32 {
+            provider.insert("hot", CachedValue::new(i), Duration::from_secs(3_600));
+        }
+        let heap = provider.expiries().len();
+        assert!(heap <= 2 * provider.inner.cache.len() + COMPACT_SLACK + 1, "{heap} expiries for one entry");
+        // The live entry's own expiry is kept: it is still reclaimed when its time comes.
+        assert!(provider.expiries().iter().any(|Reverse((expires, key))| &**key == "hot"
+            && provider.inner.cache.peek("hot").is_some_and(|entry| entry.expires == *expires)));
+    }
+
+    #[test]
+    fn a_ttl_too_long_for_the_clock_is_kept_not_a_panic() {
+        let provider = MemoryProvider::new();
+        provider.insert("forever", CachedValue::new(1u8), Duration::MAX);
+        assert!(provider.get_direct("forever").is_some());
     }
 }
