@@ -112,13 +112,12 @@ where
 {
     let Some(slot) = site.slot() else { return body.await };
     let origin = site.origin(&slot);
-    let mut budget = Budget::of(&slot);
-    let read = read::<M::Value>(&origin, &slot, &key, &mut budget).await;
+    let read = read::<M::Value>(&origin, &slot, &key).await;
     match read {
         Read::Hit(value) => M::restore(value),
         // The miss path is a future of its own, behind a box: inline, its state would make the
         // future of every call (hits included) larger, and every hit would pay for moving it.
-        read => Box::pin(missed::<M, R, F>(site, slot, key, ttl, body, read, budget)).await,
+        read => Box::pin(missed::<M, R, F>(site, slot, key, ttl, body, read)).await,
     }
 }
 
@@ -130,14 +129,13 @@ async fn missed<M, R, F>(
     ttl: Duration,
     body: F,
     read: Read<M::Value>,
-    mut budget: Budget,
 ) -> R
 where
     M: Mode<R>,
     F: Future<Output = R>,
 {
     let origin = site.origin(&slot);
-    match settle::<M::Value>(&origin, &slot, &key, &read, &mut budget).await {
+    match settle::<M::Value>(&origin, &slot, &key, &read).await {
         Settled::Value(value) => {
             origin.joined(&key);
             M::restore(value)
@@ -150,7 +148,7 @@ where
                 _ => lead.leader.run(body).await,
             };
             if let Some(kept) = M::keep(&out) {
-                lead.finish(&origin, &slot, &key, CachedValue::new(kept), ttl, budget).await;
+                lead.finish(&origin, &slot, &key, CachedValue::new(kept), ttl).await;
             }
             out
         }
@@ -194,36 +192,12 @@ pub(crate) enum Read<V> {
     Failed(CacheError),
 }
 
-/// What a call may still spend on its store: one operation timeout in all, shared by the read,
-/// the lease and the write, so that a hung Redis costs a call at most that. Waiting for another
-/// caller's computation is not spent from it (`max_wait` bounds that).
-pub(crate) struct Budget {
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    left: Duration,
-}
-
-impl Budget {
-    pub(crate) fn of(slot: &Slot) -> Budget {
-        match &slot.backend {
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => Budget { left: redis.op_timeout() },
-            _ => Budget { left: Duration::MAX },
-        }
-    }
-}
-
 /// Reads `key` as a `V`; a hit, an unusable entry and a failure are counted and logged here.
-#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
-pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, budget: &mut Budget) -> Read<V> {
+pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str) -> Read<V> {
     let found = match &slot.backend {
         Backend::Memory(memory) => Ok(memory.get_direct(key)),
         #[cfg(feature = "redis")]
-        Backend::Redis(redis) => {
-            let started = Instant::now();
-            let found = redis.get_within(key, budget.left).await;
-            budget.left = budget.left.saturating_sub(started.elapsed());
-            found
-        }
+        Backend::Redis(redis) => redis.get_within(key, redis.op_timeout()).await,
         Backend::Other => slot.provider.get(key).await,
     };
     let error = match found {
@@ -247,17 +221,11 @@ pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &
 
 /// Reads `key` again after a leader stored it, without counting the read: the caller counts as
 /// joined if it finds the value. Anything else (nothing there, an error) reads as nothing.
-#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
-async fn read_again<V: CacheValue>(slot: &Slot, key: &str, budget: &mut Budget) -> Option<V> {
+async fn read_again<V: CacheValue>(slot: &Slot, key: &str) -> Option<V> {
     let found = match &slot.backend {
         Backend::Memory(memory) => memory.get_direct(key),
         #[cfg(feature = "redis")]
-        Backend::Redis(redis) => {
-            let started = Instant::now();
-            let found = redis.get_within(key, budget.left).await;
-            budget.left = budget.left.saturating_sub(started.elapsed());
-            found.ok().flatten()
-        }
+        Backend::Redis(redis) => redis.get_within(key, redis.op_timeout()).await.ok().flatten(),
         Backend::Other => slot.provider.get(key).await.ok().flatten(),
     };
     found.and_then(|value| value.to_typed::<V>(key).ok())
@@ -303,13 +271,7 @@ enum StoreRight {
 
 /// Joins the key's flight until this caller has a value or leads; waits are bounded by the
 /// slot's `max_wait` in all.
-async fn settle<V: CacheValue>(
-    origin: &Origin<'_>,
-    slot: &Slot,
-    key: &str,
-    read: &Read<V>,
-    budget: &mut Budget,
-) -> Settled<V> {
+async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>) -> Settled<V> {
     let deadline = Instant::now() + slot.max_wait;
     loop {
         let leader = match FLIGHTS.join(slot.store, key) {
@@ -321,7 +283,7 @@ async fn settle<V: CacheValue>(
             Join::AfterStore(stored) => {
                 // Whatever the leader hands out, this caller reads what the store holds.
                 let _ = stored.wait(deadline.saturating_duration_since(Instant::now())).await;
-                match read_again::<V>(slot, key, budget).await {
+                match read_again::<V>(slot, key).await {
                     Some(value) => return Settled::Value(value),
                     None => continue,
                 }
@@ -335,6 +297,11 @@ async fn settle<V: CacheValue>(
                         return Settled::Alone;
                     }
                 },
+                // Another instance stored the value: every waiter reads it at once.
+                Waited::InStore => match read_again::<V>(slot, key).await {
+                    Some(value) => return Settled::Value(value),
+                    None => continue,
+                },
                 // The leader ended without a value: start over, one of the waiters leads next.
                 Waited::NoValue => continue,
                 Waited::TimedOut => {
@@ -343,12 +310,16 @@ async fn settle<V: CacheValue>(
                 }
             },
         };
-        let right = match lease(origin, slot, key, read, deadline, budget).await {
+        let right = match lease(origin, slot, key, read, deadline).await {
             // Not handed to this flight's waiters: a read of the store is this caller's alone (an
             // invalidation may remove the value right after it, and a waiter may come after
             // that). They start over and read the store themselves.
             Leased::Value(value) => match value.to_typed::<V>(key) {
-                Ok(typed) => return Settled::Value(typed),
+                Ok(typed) => {
+                    let mut leader = leader;
+                    leader.send_to_store();
+                    return Settled::Value(typed);
+                }
                 Err(error) => {
                     origin.failed("get", key, &error);
                     StoreRight::Detached
@@ -382,7 +353,6 @@ async fn lease<V: CacheValue>(
     key: &str,
     read: &Read<V>,
     deadline: Instant,
-    budget: &mut Budget,
 ) -> Leased {
     let look_again = matches!(read, Read::Empty);
     match &slot.backend {
@@ -390,23 +360,25 @@ async fn lease<V: CacheValue>(
         #[cfg(feature = "redis")]
         Backend::Redis(_) if matches!(read, Read::Failed(_)) => Leased::Right(StoreRight::HandOut),
         #[cfg(feature = "redis")]
-        Backend::Redis(redis) => match redis.acquire(key, look_again, deadline, &mut budget.left).await {
-            Ok(Acquired::Value(value)) => Leased::Value(value),
-            Ok(Acquired::Leased(lease)) => Leased::Right(StoreRight::Fleet(lease)),
-            Ok(Acquired::TimedOut { holder }) => {
-                origin.wait_timed_out(key, slot.max_wait);
-                Leased::Right(holder.map_or(StoreRight::Detached, StoreRight::HandOutIfHeld))
+        Backend::Redis(redis) => {
+            match redis.acquire(key, look_again, deadline).await {
+                Ok(Acquired::Value(value)) => Leased::Value(value),
+                Ok(Acquired::Leased(lease)) => Leased::Right(StoreRight::Fleet(lease)),
+                Ok(Acquired::TimedOut { holder }) => {
+                    origin.wait_timed_out(key, slot.max_wait);
+                    Leased::Right(holder.map_or(StoreRight::Detached, StoreRight::HandOutIfHeld))
+                }
+                Ok(Acquired::Held { holder }) => {
+                    Leased::Right(holder.map_or(StoreRight::Detached, StoreRight::HandOutIfHeld))
+                }
+                Ok(Acquired::Foreign) => Leased::Right(StoreRight::Detached),
+                Err(error) => {
+                    // The lease is skipped while Redis is unavailable; the call still computes.
+                    origin.failed("lease", key, &error);
+                    Leased::Right(StoreRight::HandOut)
+                }
             }
-            Ok(Acquired::Held { holder }) => {
-                Leased::Right(holder.map_or(StoreRight::Detached, StoreRight::HandOutIfHeld))
-            }
-            Ok(Acquired::Foreign) => Leased::Right(StoreRight::Detached),
-            Err(error) => {
-                // The lease is skipped while Redis is unavailable; the call still computes.
-                origin.failed("lease", key, &error);
-                Leased::Right(StoreRight::HandOut)
-            }
-        },
+        }
         Backend::Memory(memory) if look_again => match memory.get_direct(key) {
             Some(value) => Leased::Value(value),
             None => Leased::Right(StoreRight::Local),
@@ -423,15 +395,7 @@ impl Lead {
     /// Stores the value the leader computed, unless an invalidation voided its lease meanwhile,
     /// and hands it to the waiters. A store that fails is counted and logged, never returned.
     #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
-    async fn finish(
-        mut self,
-        origin: &Origin<'_>,
-        slot: &Slot,
-        key: &str,
-        value: CachedValue,
-        ttl: Duration,
-        budget: Budget,
-    ) {
+    async fn finish(mut self, origin: &Origin<'_>, slot: &Slot, key: &str, value: CachedValue, ttl: Duration) {
         let Some(storing) = self.leader.begin_store(slot.exclusive()).await else {
             origin.not_stored(key, "an invalidation covered the key while it was computed");
             return;
@@ -448,7 +412,7 @@ impl Lead {
                     }
                     return;
                 }
-                Backend::Redis(redis) => redis.store_leased(lease, key, &value, ttl, budget.left).await,
+                Backend::Redis(redis) => redis.store_leased(lease, key, &value, ttl).await,
                 _ => Ok(false),
             },
             #[cfg(feature = "redis")]
@@ -461,6 +425,10 @@ impl Lead {
                 if let Backend::Redis(redis) = &slot.backend {
                     if redis.still_held(key, &holder).await {
                         self.leader.hand_out(value);
+                    } else {
+                        // The holder ended (and may have stored), or an invalidation voided it:
+                        // what the store holds now is the waiters' answer.
+                        self.leader.send_to_store();
                     }
                 }
                 return;

@@ -89,6 +89,8 @@ enum Phase {
 enum Outcome {
     Pending,
     Value(CachedValue),
+    /// The value is in the store (another instance stored it): each waiter reads it there.
+    InStore,
     NoValue,
 }
 
@@ -286,6 +288,12 @@ impl Leader {
     pub(crate) fn hand_out(&mut self, value: CachedValue) {
         self.outcome = Outcome::Value(value);
     }
+
+    /// Sends the waiters to read the store when the flight ends: a value is there that this
+    /// leader may not hand out itself (it read it, or another instance stored it).
+    pub(crate) fn send_to_store(&mut self) {
+        self.outcome = Outcome::InStore;
+    }
 }
 
 impl Drop for Leader {
@@ -320,6 +328,8 @@ pub(crate) struct Waiter {
 pub(crate) enum Waited {
     /// The leader's value.
     Value(CachedValue),
+    /// A value is in the store: read it there.
+    InStore,
     /// The leader ended without a value: start over.
     NoValue,
     /// The leader took longer than the wait allows.
@@ -336,6 +346,7 @@ impl Waiter {
             Ok(Err(_)) => Waited::NoValue,
             Ok(Ok(outcome)) => match &*outcome {
                 Outcome::Value(value) => Waited::Value(value.clone()),
+                Outcome::InStore => Waited::InStore,
                 Outcome::Pending | Outcome::NoValue => Waited::NoValue,
             },
         }

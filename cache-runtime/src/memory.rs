@@ -20,6 +20,10 @@ use crate::value::CachedValue;
 /// What a byte-bounded store adds to each entry's key and value for its own bookkeeping.
 const ENTRY_OVERHEAD: usize = 96;
 
+/// The least share of a byte bound one shard holds: a store bounded by bytes accepts values up to
+/// about this size (or its whole bound, when that is smaller).
+const MIN_SHARD_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Beyond twice the entries, how many stale expiries the heap may hold before it is compacted.
 const COMPACT_SLACK: usize = 1_024;
 
@@ -53,7 +57,7 @@ pub struct MemoryProvider {
     inner: Arc<Inner>,
 }
 
-type Store = Cache<Arc<str>, Entry, EntryWeight, RandomState, CountEvictions>;
+type Store = Cache<Arc<str>, Entry, EntryWeight, RandomState, Dropped>;
 
 /// When each stored entry expires, soonest first.
 type Expiries = BinaryHeap<Reverse<(Instant, Arc<str>)>>;
@@ -96,19 +100,16 @@ impl Weighter<Arc<str>, Entry> for EntryWeight {
     }
 }
 
-/// Counts what the policy evicts: an entry that had expired counts as an expiration.
+/// Collects what a write made the store drop, for [`MemoryProvider::insert`] to count: quick_cache
+/// also reports the value a write replaces, which is no eviction.
 #[derive(Clone)]
-struct CountEvictions(Arc<StatsCounters>);
+struct Dropped;
 
-impl Lifecycle<Arc<str>, Entry> for CountEvictions {
-    type RequestState = ();
+impl Lifecycle<Arc<str>, Entry> for Dropped {
+    type RequestState = Vec<(Arc<str>, Entry)>;
 
-    fn on_evict(&self, _: &mut (), key: Arc<str>, entry: Entry) {
-        if entry.is_live(Instant::now()) {
-            observe::evicted(&self.0);
-        } else {
-            observe::expired(&self.0, &key);
-        }
+    fn on_evict(&self, dropped: &mut Self::RequestState, key: Arc<str>, entry: Entry) {
+        dropped.push((key, entry));
     }
 }
 
@@ -166,12 +167,20 @@ impl MemoryProviderBuilder {
         let items = usize::try_from(items).unwrap_or(usize::MAX).max(1);
         let mut options = OptionsBuilder::new();
         options.estimated_items_capacity(items).weight_capacity(weight);
-        // Each shard holds a share of the bound: a small store keeps one shard, so that its bound
-        // is its own and not split into shares of nothing.
-        if items < 1_024 {
-            options.shards(1);
+        // Each shard holds a share of the bound, and refuses a value heavier than its share. A
+        // small store keeps one shard, so that its bound is its own; a store bounded by bytes
+        // gets shards of at least `MIN_SHARD_BYTES`, so that what it accepts does not depend on
+        // the machine's core count.
+        match self.bound {
+            Bound::Entries(_) if items < 1_024 => {
+                options.shards(1);
+            }
+            Bound::Bytes(n) => {
+                options.shards(usize::try_from(n / MIN_SHARD_BYTES).unwrap_or(usize::MAX).clamp(1, 64));
+            }
+            Bound::Entries(_) => {}
         }
-        let lifecycle = CountEvictions(Arc::clone(&counters));
+        let lifecycle = Dropped;
         // `build` fails only for a capacity left unset, and both are set above.
         let cache = match options.build() {
             Ok(options) => Cache::with_options(options, EntryWeight, RandomState::new(), lifecycle),
@@ -281,25 +290,42 @@ impl MemoryProvider {
         // A ttl too long for the clock is a century, which is as good as never.
         let expires = now.checked_add(ttl).or_else(|| now.checked_add(CENTURY)).unwrap_or(now);
         let key: Arc<str> = Arc::from(key);
-        self.inner.cache.insert(Arc::clone(&key), Entry { value, expires, weight });
-        {
-            let mut expiries = self.expiries();
-            expiries.push(Reverse((expires, key)));
-            // A key stored again leaves its former expiry in the heap until that time comes: keys
-            // stored again and again with long ttls would grow it without bound. When it holds
-            // twice the entries, the expiries no entry has any more are dropped (amortized: each
-            // compaction follows as many writes as it visits).
-            if expiries.len() > 2 * self.inner.cache.len() + COMPACT_SLACK {
-                let cache = &self.inner.cache;
-                let kept: Vec<_> = std::mem::take(&mut *expiries)
-                    .into_vec()
-                    .into_iter()
-                    .filter(|Reverse((expires, key))| cache.peek(&**key).is_some_and(|entry| entry.expires == *expires))
-                    .collect();
-                *expiries = BinaryHeap::from(kept);
+        // Expired entries go first, so that the policy never evicts a live one to make room
+        // that they hold.
+        self.reclaim(RECLAIM_PER_WRITE);
+        let mut dropped = Vec::new();
+        self.inner.cache.insert_with_lifecycle(Arc::clone(&key), Entry { value, expires, weight }, &mut dropped);
+        for (dropped_key, entry) in dropped {
+            if dropped_key == key && self.inner.cache.peek(&*key).is_some() {
+                // The value this write replaced.
+                continue;
+            }
+            // Evicted to make room (or this very value, refused as heavier than the store's
+            // share for it), or an entry that had expired meanwhile.
+            if entry.is_live(now) {
+                observe::evicted(&self.inner.counters);
+            } else {
+                observe::expired(&self.inner.counters, &dropped_key);
             }
         }
-        self.reclaim(RECLAIM_PER_WRITE);
+        let mut expiries = self.expiries();
+        expiries.push(Reverse((expires, key)));
+        // A key stored again leaves its former expiry in the heap until that time comes: keys
+        // stored again and again with long ttls would grow it without bound. When it holds twice
+        // the entries, it keeps one expiry per key, the one its entry has (amortized: each
+        // compaction follows at least as many writes as the expiries it keeps).
+        if expiries.len() > 2 * self.inner.cache.len() + COMPACT_SLACK {
+            let cache = &self.inner.cache;
+            let mut seen = std::collections::HashSet::new();
+            let kept: Vec<_> = std::mem::take(&mut *expiries)
+                .into_vec()
+                .into_iter()
+                .filter(|Reverse((expires, key))| {
+                    cache.peek(&**key).is_some_and(|entry| entry.expires == *expires) && seen.insert(Arc::clone(key))
+                })
+                .collect();
+            *expiries = BinaryHeap::from(kept);
+        }
     }
 
     /// Removes up to `most` expired entries, soonest-expired first.
@@ -327,10 +353,17 @@ impl MemoryProvider {
         }
     }
 
-    /// Removes `key`; true when it held a live entry.
+    /// Removes `key`; true when it held a live entry (an expired one is counted as expired).
     fn remove_live(&self, key: &str) -> bool {
         let now = Instant::now();
-        self.inner.cache.remove(key).is_some_and(|(_, entry)| entry.is_live(now))
+        match self.inner.cache.remove(key) {
+            Some((_, entry)) if entry.is_live(now) => true,
+            Some((key, _)) => {
+                observe::expired(&self.inner.counters, &key);
+                false
+            }
+            None => false,
+        }
     }
 
     fn remove_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {

@@ -177,3 +177,38 @@ async fn after_a_long_outage_hits_resume_within_fifteen_seconds() {
     };
     println!("hits resumed {resumed:?} after Redis came back");
 }
+
+static ACL_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(ttl = 60, key = "acl:{id}")]
+async fn acl_row(id: u64) -> u64 {
+    ACL_RUNS.fetch_add(1, SeqCst);
+    id
+}
+
+/// The ACL the README gives for a managed Redis is enough: the cache connects, stores, hits,
+/// invalidates and clears with it and nothing more.
+#[tokio::test]
+async fn the_acl_the_readme_gives_is_enough() {
+    let server = RedisServer::start();
+    let mut admin = raw(&server).await;
+    let rule = "on >pw ~app:* &app:__cache:flights +get +set +unlink +type +scan +pexpire +eval +evalsha +script|load +publish +subscribe +ping";
+    let mut args = vec!["ACL", "SETUSER", "cache"];
+    args.extend(rule.split(' '));
+    command(&mut admin, &args).await;
+    let url = format!("redis://cache:pw@127.0.0.1:{}/0", server.port());
+    let redis =
+        RedisProvider::builder(url).prefix("app:").connect().await.expect("the README's ACL is enough to connect");
+    with_provider(redis.clone(), async {
+        assert_eq!(acl_row(1).await, 1);
+        assert_eq!(acl_row(1).await, 1);
+        assert!(acl_row_invalidate(1).await);
+        assert_eq!(acl_row(1).await, 1);
+        assert_eq!(cache_runtime::clear_pattern("acl:*").await.unwrap(), 1);
+        assert_eq!(cache_runtime::clear().await.unwrap(), 0);
+    })
+    .await;
+    let stats = redis.stats();
+    assert_eq!((stats.hits, stats.misses, stats.errors), (1, 2, 0), "{stats:?}");
+    assert_eq!(ACL_RUNS.load(SeqCst), 2);
+}

@@ -295,6 +295,7 @@ impl RedisProviderBuilder {
         let probe = format!("{}{}probe", self.prefix, super::RESERVED);
         let lease = format!("{}{}probe", self.prefix, super::LEASE_INFIX);
         let checks = async {
+            super::scripts::load_all(&mut connection).await?;
             let _: i64 = super::scripts::DELETE
                 .key(&probe)
                 .key(&lease)
@@ -317,7 +318,7 @@ impl RedisProviderBuilder {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) if error.code() == Some("NOPERM") => Err(CacheError::Config {
                 message: format!(
-                    "redis at {url} denies a command the cache needs ({}): grant the user `+get +set +unlink +type +scan +pexpire +eval +evalsha +publish +subscribe` on `~{prefix}*` and `&{prefix}{channel}`",
+                    "redis at {url} denies a command the cache needs ({}): grant the user `+get +set +unlink +type +scan +pexpire +eval +evalsha +script|load +publish +subscribe` on `~{prefix}*` and `&{prefix}{channel}`",
                     url::scrub(&error.to_string(), &self.url),
                     prefix = self.prefix,
                     channel = super::CHANNEL,

@@ -64,7 +64,7 @@ pub(crate) struct Lease {
 /// What one attempt found.
 enum Attempt {
     Value(Vec<u8>),
-    Leased(String),
+    Leased(Lease),
     Held(Option<String>),
     Foreign,
 }
@@ -75,32 +75,15 @@ impl RedisProvider {
     }
 
     /// Takes the lease of `key` for a new leader, or waits (until `deadline`) for the instance
-    /// that holds it; `look` says to return a value stored meanwhile. The first attempt runs
-    /// within `budget` (what is left of the call's) and spends it; later ones, after waiting,
-    /// run within the operation timeout.
-    pub(crate) async fn acquire(
-        &self,
-        key: &str,
-        mut look: bool,
-        deadline: Instant,
-        budget: &mut Duration,
-    ) -> Result<Acquired, CacheError> {
+    /// that holds it; `look` says to return a value stored meanwhile.
+    pub(crate) async fn acquire(&self, key: &str, mut look: bool, deadline: Instant) -> Result<Acquired, CacheError> {
         let watch = self.inner.fleet_waits.then(|| self.inner.notifier.watch(key));
-        let mut first = Some(*budget);
         loop {
             // Made before the attempt, so that a message sent meanwhile is not missed.
             let woken = watch.as_ref().map(|watch| watch.notified());
-            let attempt = match first.take() {
-                Some(within) => {
-                    let started = Instant::now();
-                    let attempt = self.attempt(key, look, within).await;
-                    *budget = budget.saturating_sub(started.elapsed());
-                    attempt?
-                }
-                None => self.attempt(key, look, self.inner.op_timeout).await?,
-            };
+            let attempt = self.attempt(key, look, self.inner.op_timeout).await?;
             match attempt {
-                Attempt::Leased(token) => return Ok(Acquired::Leased(Lease::new(self.clone(), key, token))),
+                Attempt::Leased(lease) => return Ok(Acquired::Leased(lease)),
                 Attempt::Value(bytes) => match CachedValue::from_vec(bytes, self.inner.codec.clone()) {
                     Ok(value) => return Ok(Acquired::Value(value)),
                     Err(error) => {
@@ -128,6 +111,10 @@ impl RedisProvider {
         let (entry, lease) = (self.full_key(key), self.lease_key(key));
         let token = format!("{:016x}:{}", *INSTANCE, NEXT_TOKEN.fetch_add(1, Ordering::Relaxed));
         let millis = self.inner.lease.as_millis() as u64;
+        // Made before the script is sent: if the call is dropped, or the reply does not come in
+        // time, after Redis granted the lease, dropping this gives it up (the release checks the
+        // token, so giving up a lease never granted does nothing).
+        let mut pending = Lease::new(self.clone(), key, token.clone());
         let (code, value) = self
             .run_within("lease", timeout, |mut connection| {
                 let (entry, lease, token) = (&entry, &lease, &token);
@@ -144,30 +131,31 @@ impl RedisProvider {
             })
             .await?
             .map_err(|error| self.replied(error))?;
+        if code == 2 {
+            return Ok(Attempt::Leased(pending));
+        }
+        pending.settled = true;
         Ok(match (code, value) {
             (1, Some(bytes)) => Attempt::Value(bytes),
-            (2, _) => Attempt::Leased(token),
             (4, _) => Attempt::Foreign,
             (_, holder) => Attempt::Held(holder.and_then(|token| String::from_utf8(token).ok())),
         })
     }
 
-    /// Stores `value` under `lease` if no invalidation voided it, within `budget`: `Ok(false)`
-    /// when an invalidation did.
+    /// Stores `value` under `lease` if no invalidation voided it: `Ok(false)` when one did.
     pub(crate) async fn store_leased(
         &self,
         mut lease: Lease,
         key: &str,
         value: &CachedValue,
         ttl: Duration,
-        budget: Duration,
     ) -> Result<bool, CacheError> {
         let bytes = value.to_bytes(self.inner.codec.as_ref())?;
         let (entry, lease_key) = (self.full_key(key), self.lease_key(key));
         let millis = super::ttl_millis(ttl);
         let channel = &self.inner.channel;
         let stored = self
-            .run_within("set", budget, |mut connection| {
+            .run("set", |mut connection| {
                 let (entry, lease_key, bytes, token) = (&entry, &lease_key, &bytes, &lease.token);
                 async move {
                     scripts::STORE_LEASED

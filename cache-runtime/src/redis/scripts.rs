@@ -142,3 +142,19 @@ return 0
 ",
     )
 });
+
+/// Every script, for [`load_all`].
+fn all() -> [&'static Script; 8] {
+    [&SET, &DELETE, &DELETE_BATCH, &VOID_BATCH, &ACQUIRE, &STORE_LEASED, &RENEW, &RELEASE]
+}
+
+/// Loads every script into Redis (`SCRIPT LOAD`), so that the first call of each is one round
+/// trip: `EVALSHA` of a script Redis does not hold yet is refused, and redis-rs then sends the
+/// whole script, which doubles the first call's latency. Redis forgets them when it restarts; the
+/// same fallback serves then.
+pub(super) async fn load_all<C: redis::aio::ConnectionLike>(connection: &mut C) -> redis::RedisResult<()> {
+    for script in all() {
+        script.load_async(connection).await?;
+    }
+    Ok(())
+}
