@@ -447,6 +447,16 @@ mod tests {
             && provider.inner.cache.peek("hot").is_some_and(|entry| entry.expires == *expires)));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn on_a_paused_clock_the_heap_keeps_one_expiry_per_key() {
+        // Every write has the same expiry: compaction must still drop the copies.
+        let provider = MemoryProvider::new();
+        for i in 0..20_000u32 {
+            provider.insert("same", CachedValue::new(i), Duration::from_secs(3_600));
+        }
+        assert!(provider.expiries().len() <= 2 * provider.inner.cache.len() + COMPACT_SLACK + 1);
+    }
+
     #[test]
     fn a_ttl_too_long_for_the_clock_is_kept_not_a_panic() {
         let provider = MemoryProvider::new();
