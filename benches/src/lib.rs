@@ -221,3 +221,13 @@ pub mod redis_contenders {
         postcard::from_bytes(&bytes).expect("a postcard User")
     }
 }
+
+/// Resident bytes of this process (Linux: `/proc/self/statm`), for the memory measurements.
+pub fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm (Linux only)");
+    let pages: u64 =
+        statm.split_whitespace().nth(1).and_then(|field| field.parse().ok()).expect("statm's resident field");
+    // SAFETY: sysconf has no preconditions; it only reads a system setting.
+    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page_size).expect("a positive page size")
+}

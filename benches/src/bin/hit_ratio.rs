@@ -506,16 +506,6 @@ impl HasTtl for BytesEntry {
     }
 }
 
-/// Resident bytes of this process.
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm (Linux only)");
-    let pages: u64 =
-        statm.split_whitespace().nth(1).and_then(|field| field.parse().ok()).expect("statm's resident field");
-    // SAFETY: sysconf has no preconditions; it only reads a system setting.
-    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * u64::try_from(page_size).expect("a positive page size")
-}
-
 /// Fills one contender's cache and prints `bytes_per_entry rss_before rss_after entries`. The
 /// resident set is read before the cache is built, so that what a cache allocates up front
 /// (quick_cache sizes its tables for its capacity) counts.
@@ -524,33 +514,33 @@ fn measure_memory(contender: &str) {
     let (before, after, held) = rt.block_on(async {
         match contender {
             "moka" => {
-                let before = rss();
+                let before = cache_benches::rss();
                 let cache: moka::future::Cache<String, Vec<u8>> =
                     moka::future::Cache::builder().max_capacity(MEMORY_ENTRIES).time_to_live(TTL).build();
                 for id in 0..MEMORY_ENTRIES {
                     cache.insert(item_key(id), value(id)).await;
                 }
                 cache.run_pending_tasks().await;
-                (before, rss(), cache.entry_count())
+                (before, cache_benches::rss(), cache.entry_count())
             }
             "moka_provider_like" => {
-                let before = rss();
+                let before = cache_benches::rss();
                 let cache = moka_like_provider::<BytesEntry>(MEMORY_ENTRIES, Arc::new(AtomicU64::new(0)));
                 for id in 0..MEMORY_ENTRIES {
                     let entry = BytesEntry { value: value(id), ttl: TTL, weight: 1 };
                     cache.insert(item_key(id), entry).await;
                 }
                 cache.run_pending_tasks().await;
-                (before, rss(), cache.entry_count())
+                (before, cache_benches::rss(), cache.entry_count())
             }
             "quick_cache" => {
-                let before = rss();
+                let before = cache_benches::rss();
                 let cache: quick_cache::sync::Cache<String, Vec<u8>> =
                     quick_cache::sync::Cache::new(MEMORY_ENTRIES as usize);
                 for id in 0..MEMORY_ENTRIES {
                     cache.insert(item_key(id), value(id));
                 }
-                (before, rss(), cache.len() as u64)
+                (before, cache_benches::rss(), cache.len() as u64)
             }
             other => panic!("unknown contender {other}"),
         }

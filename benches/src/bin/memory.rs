@@ -37,16 +37,6 @@ async fn theirs(id: u64) -> Vec<u8> {
     value(id)
 }
 
-/// Resident bytes of this process.
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm (Linux only)");
-    let pages: u64 =
-        statm.split_whitespace().nth(1).and_then(|field| field.parse().ok()).expect("statm's resident field");
-    // SAFETY: sysconf has no preconditions; it only reads a system setting.
-    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * u64::try_from(page_size).expect("a positive page size")
-}
-
 /// Fills one contender's cache and prints `bytes_per_entry rss_before rss_after`.
 fn measure(contender: &str) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
@@ -55,20 +45,20 @@ fn measure(contender: &str) {
             "moka" => {
                 let cache: moka::future::Cache<String, Vec<u8>> =
                     moka::future::Cache::builder().max_capacity(ENTRIES).time_to_live(TTL).build();
-                let before = rss();
+                let before = cache_benches::rss();
                 for id in 0..ENTRIES {
                     cache.insert(format!("item:{id}"), value(id)).await;
                 }
                 cache.run_pending_tasks().await;
                 assert_eq!(cache.entry_count(), ENTRIES, "nothing may be evicted");
-                (before, rss())
+                (before, cache_benches::rss())
             }
             "ours_macro" | "ours_aside_set" => {
                 // quick_cache splits its bound over shards that fill unevenly: room for 5 % more
                 // keeps every entry (its tables are sized by the bound: this weighs a little more).
                 let provider = cache_runtime::MemoryProvider::builder().max_capacity(ENTRIES * 21 / 20).build();
                 cache_runtime::set_default(provider.clone());
-                let before = rss();
+                let before = cache_benches::rss();
                 for id in 0..ENTRIES {
                     if contender == "ours_macro" {
                         ours(id).await;
@@ -79,14 +69,14 @@ fn measure(contender: &str) {
                 provider.run_pending_tasks().await;
                 assert_eq!(provider.entry_count(), ENTRIES, "nothing may be evicted");
                 assert_eq!(provider.stats().sets, ENTRIES);
-                (before, rss())
+                (before, cache_benches::rss())
             }
             "cached_macro" => {
-                let before = rss();
+                let before = cache_benches::rss();
                 for id in 0..ENTRIES {
                     theirs(id).await;
                 }
-                (before, rss())
+                (before, cache_benches::rss())
             }
             other => panic!("unknown contender {other}"),
         };
