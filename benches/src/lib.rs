@@ -231,3 +231,13 @@ pub fn rss() -> u64 {
     let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * u64::try_from(page_size).expect("a positive page size")
 }
+
+/// Runs this binary again as a child with `args` (one contender per process, so that each is
+/// measured alone) and reads the numbers it prints on one line.
+pub fn child_numbers(args: &[&str]) -> Vec<f64> {
+    let me = std::env::current_exe().expect("the path of this binary");
+    let out = std::process::Command::new(&me).args(args).output().expect("a child process");
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8(out.stdout).expect("UTF-8 output");
+    line.split_whitespace().map(|f| f.parse().expect("a number")).collect()
+}

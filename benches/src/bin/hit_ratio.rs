@@ -38,7 +38,6 @@
 //! binary does).
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -549,7 +548,6 @@ fn measure_memory(contender: &str) {
 }
 
 fn memory() {
-    let me = std::env::current_exe().expect("the path of this binary");
     println!(
         "Resident bytes per entry held, {MEMORY_ENTRIES} inserts of a {VALUE_LEN}-byte value (keys `item:<id>`), RSS \
          read before the cache is built:\n"
@@ -558,10 +556,7 @@ fn memory() {
     println!("|---|---:|---:|---:|---:|");
     let mut baseline = None;
     for (contender, what) in MEMORY_CONTENDERS {
-        let out = Command::new(&me).args(["memory-child", contender]).output().expect("a child process");
-        assert!(out.status.success(), "{contender} failed: {}", String::from_utf8_lossy(&out.stderr));
-        let line = String::from_utf8(out.stdout).expect("UTF-8 output");
-        let fields: Vec<f64> = line.split_whitespace().map(|f| f.parse().expect("a number")).collect();
+        let fields = cache_benches::child_numbers(&["memory-child", contender]);
         let per_entry = fields[0];
         let baseline = *baseline.get_or_insert(per_entry);
         let mib = |bytes: f64| bytes / (1024.0 * 1024.0);

@@ -8,7 +8,6 @@
 //!
 //! Run: `cargo run --release -p cache-benches --bin memory`.
 
-use std::process::Command;
 use std::time::Duration;
 
 const ENTRIES: u64 = 1_000_000;
@@ -88,16 +87,12 @@ fn main() {
     if let Some(contender) = std::env::args().nth(1) {
         return measure(&contender);
     }
-    let me = std::env::current_exe().expect("the path of this binary");
     println!("Resident bytes per entry, {ENTRIES} entries of a {VALUE_LEN}-byte value (keys `item:<id>`):\n");
     println!("| contender | bytes/entry | vs raw moka | RSS before → after (MiB) |");
     println!("|---|---:|---:|---:|");
     let mut baseline = None;
     for (contender, what) in CONTENDERS {
-        let out = Command::new(&me).arg(contender).output().expect("a child process");
-        assert!(out.status.success(), "{contender} failed: {}", String::from_utf8_lossy(&out.stderr));
-        let line = String::from_utf8(out.stdout).expect("UTF-8 output");
-        let fields: Vec<f64> = line.split_whitespace().map(|f| f.parse().expect("a number")).collect();
+        let fields = cache_benches::child_numbers(&[contender]);
         let per_entry = fields[0];
         let baseline = *baseline.get_or_insert(per_entry);
         let mib = |bytes: f64| bytes / (1024.0 * 1024.0);
