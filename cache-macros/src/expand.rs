@@ -82,7 +82,7 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
         plan,
         func,
         quote! {
-            let __cache_key: ::std::string::String = #helper_key;
+            let __cache_key: ::std::string::String = #helper_key.finish();
             ::cache_runtime::__private::invalidate(#label, #provider, __cache_key).await
         },
     );
@@ -91,7 +91,7 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
         #vis #sig {
             static __CACHE_SITE: ::cache_runtime::__private::CallSite =
                 ::cache_runtime::__private::CallSite::new(#label, #provider);
-            let __cache_key: ::std::string::String = #key;
+            let __cache_key: ::cache_runtime::__private::KeyBuilder = #key;
             #ttl
             #call #args #dot_await
         }
@@ -147,7 +147,7 @@ fn label(plan: &Plan) -> TokenStream {
     quote!(::core::concat!(::core::module_path!(), "::", #name))
 }
 
-/// The key, as an expression of type `String`, evaluated in the function named `written_in`:
+/// The key, as an expression of type `KeyBuilder`, evaluated in the function named `written_in`:
 /// the cached function itself, or its helper.
 ///
 /// The default key starts with the function's path as the compiler names it, `Self` type and type
@@ -169,23 +169,42 @@ fn key_expr(plan: &Plan, written_in: &str) -> TokenStream {
                     Segment::Placeholder(placeholder) => {
                         capacity += 8;
                         let root = &placeholder.root;
+                        let push = match placeholder.members.is_empty() {
+                            true => writer(plan, root),
+                            false => Writer::Display,
+                        };
                         let members = placeholder.members.iter().map(|m| quote!(.#m));
-                        pushes.push(quote_spanned!(placeholder.span=> __cache_key.value(&#root #(#members)*);));
+                        pushes.push(match push {
+                            Writer::Integer(derefs) => {
+                                quote_spanned!(placeholder.span=> __cache_key.integer(#(#derefs)* #root);)
+                            }
+                            Writer::Text => quote_spanned!(placeholder.span=>
+                                __cache_key.text(::core::convert::AsRef::<str>::as_ref(&#root));),
+                            Writer::Display => {
+                                quote_spanned!(placeholder.span=> __cache_key.value(&#root #(#members)*);)
+                            }
+                        });
                     }
                 }
             }
             quote! {{
                 let mut __cache_key = ::cache_runtime::__private::KeyBuilder::with_capacity(#capacity);
                 #(#pushes)*
-                __cache_key.finish()
+                __cache_key
             }}
         }
         Key::Default(params) => {
             let name = &plan.name;
             let capacity = 9 * params.len();
-            let pushes = params
-                .iter()
-                .map(|param| quote_spanned!(param.span()=> __cache_key.literal(":"); __cache_key.argument(&#param);));
+            let pushes = params.iter().map(|param| {
+                let push = match writer(plan, param) {
+                    Writer::Integer(derefs) => quote_spanned!(param.span()=> __cache_key.integer(#(#derefs)* #param);),
+                    Writer::Text => quote_spanned!(param.span()=>
+                        __cache_key.text_argument(::core::convert::AsRef::<str>::as_ref(&#param));),
+                    Writer::Display => quote_spanned!(param.span()=> __cache_key.argument(&#param);),
+                };
+                quote!(__cache_key.literal(":"); #push)
+            });
             quote! {{
                 let __cache_marker = || ();
                 let __cache_path = ::cache_runtime::__private::function_path(
@@ -197,9 +216,48 @@ fn key_expr(plan: &Plan, written_in: &str) -> TokenStream {
                     ::cache_runtime::__private::KeyBuilder::with_capacity(__cache_path.len() + #capacity);
                 __cache_key.literal(&__cache_path);
                 #(#pushes)*
-                __cache_key.finish()
+                __cache_key
             }}
         }
+    }
+}
+
+/// How a key value is written: the declared type of a parameter read whole decides.
+enum Writer {
+    /// A primitive integer (behind this many `&`s, as `*` tokens): `KeyBuilder::integer`, which
+    /// writes what `Display` does without `fmt`.
+    Integer(Vec<TokenStream>),
+    /// `String`, `&str` or `&String`: `KeyBuilder::text`, the same escaped text as `Display`.
+    Text,
+    /// Anything else: `Display`.
+    Display,
+}
+
+/// The writer of the parameter `name`, from the type it is declared with. Only the types whose
+/// `Display` the fast writers reproduce exactly are picked, by their plain names.
+fn writer(plan: &Plan, name: &syn::Ident) -> Writer {
+    let Some(param) = plan.helper.params.iter().find(|param| param.name == *name) else {
+        return Writer::Display;
+    };
+    let mut ty = &param.ty;
+    let mut derefs = Vec::new();
+    while let syn::Type::Reference(reference) = ty {
+        ty = &reference.elem;
+        derefs.push(quote!(*));
+    }
+    let syn::Type::Path(path) = ty else { return Writer::Display };
+    let Some(ident) = path.path.get_ident().filter(|_| path.qself.is_none()) else {
+        return Writer::Display;
+    };
+    const INTEGERS: [&str; 12] =
+        ["u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize"];
+    let ident = ident.to_string();
+    if INTEGERS.contains(&ident.as_str()) {
+        Writer::Integer(derefs)
+    } else if (ident == "str" && derefs.len() == 1) || (ident == "String" && derefs.len() <= 1) {
+        Writer::Text
+    } else {
+        Writer::Display
     }
 }
 

@@ -15,7 +15,7 @@
 //! Cache-aside keys are used verbatim; call [`escape`] to build them from user input the way the
 //! macro does.
 
-use std::fmt::{self, Display, Write};
+use std::fmt::{self, Display};
 
 use crate::error::CacheError;
 
@@ -29,49 +29,7 @@ use crate::error::CacheError;
 /// assert_eq!(escape("*"), "%2A");
 /// ```
 pub fn escape<V: Display + ?Sized>(value: &V) -> String {
-    let mut out = String::new();
-    push_escaped(&mut out, value);
-    out
-}
-
-pub(crate) fn push_escaped<V: Display + ?Sized>(out: &mut String, value: &V) {
-    // Writing to a String cannot fail, and `Display` impls that fail are a bug of theirs: what
-    // they wrote so far is kept, like `ToString` does.
-    let _ = write!(Escaper(out), "{value}");
-}
-
-/// Percent-escapes whatever is written through it.
-struct Escaper<'a>(&'a mut String);
-
-impl Write for Escaper<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let bytes = s.as_bytes();
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if is_plain(b) {
-                continue;
-            }
-            // A run of plain bytes is ASCII, so it starts and ends on char boundaries; the empty
-            // run between two bytes of one multi-byte char does not, and is skipped.
-            if start < i {
-                self.0.push_str(&s[start..i]);
-            }
-            self.0.push('%');
-            self.0.push(HEX[usize::from(b >> 4)] as char);
-            self.0.push(HEX[usize::from(b & 0xF)] as char);
-            start = i + 1;
-        }
-        if start < s.len() {
-            self.0.push_str(&s[start..]);
-        }
-        Ok(())
-    }
-}
-
-/// Whether a byte stays as it is in an escaped value.
-fn is_plain(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+    crate::key_builder::escape_to_string(value)
 }
 
 /// The key as logs show it: whole up to 48 characters, else its first 40 and an ellipsis.

@@ -1,8 +1,19 @@
 //! The key builder of the macro's generated code (reached through `__private`).
+//!
+//! A key is written into a buffer on the stack: a hit reads the store with it and never
+//! allocates. Only a key longer than the buffer, or a call that misses (whose key outlives the
+//! call, in the flight and the store), becomes a `String`.
+//!
+//! Values are escaped as [`key`](crate::key) describes. The macro writes an argument whose
+//! declared type is a primitive integer with [`integer`](KeyBuilder::integer), and a `String` or
+//! `&str` with [`text`](KeyBuilder::text): the same text as their `Display`, without the `fmt`
+//! machinery. Every other value goes through `Display` ([`value`](KeyBuilder::value)).
 
-use std::fmt::Display;
+use std::fmt::{self, Display, Write};
 
-use crate::key::push_escaped;
+/// The bytes a key may take before it moves to the heap: a module path, a function name and a
+/// few arguments fit.
+const INLINE: usize = 64;
 
 /// Builds a key from literal text and escaped values; the macro's generated code uses it.
 ///
@@ -12,27 +23,38 @@ use crate::key::push_escaped;
 /// let mut key = KeyBuilder::with_capacity(16);
 /// key.literal("user:");
 /// key.value(&"a b");
-/// assert_eq!(key.finish(), "user:a%20b");
+/// key.literal(":");
+/// key.integer(-42i64);
+/// assert_eq!(key.as_str(), "user:a%20b:-42");
+/// assert_eq!(key.finish(), "user:a%20b:-42");
 /// ```
-#[derive(Debug, Default)]
 pub struct KeyBuilder {
-    buf: String,
+    inline: [u8; INLINE],
+    len: usize,
+    /// The key, once it outgrew `inline`.
+    spilled: Option<String>,
 }
 
 impl KeyBuilder {
-    /// An empty key with room for `capacity` bytes.
+    /// An empty key; `capacity` is the length the macro expects, which decides whether the key
+    /// starts on the heap.
     pub fn with_capacity(capacity: usize) -> Self {
-        KeyBuilder { buf: String::with_capacity(capacity) }
+        let spilled = (capacity > INLINE).then(|| String::with_capacity(capacity));
+        KeyBuilder { inline: [0; INLINE], len: 0, spilled }
     }
 
     /// Appends text as it is.
+    #[inline]
     pub fn literal(&mut self, text: &str) {
-        self.buf.push_str(text);
+        self.push_str(text);
     }
 
     /// Appends a value's `Display` output, escaped.
+    #[inline]
     pub fn value<V: Display + ?Sized>(&mut self, value: &V) {
-        push_escaped(&mut self.buf, value);
+        // `Display` impls that fail are a bug of theirs: what they wrote so far is kept, as
+        // `ToString` does.
+        let _ = write!(Escaper(self), "{value}");
     }
 
     /// Appends a value of a default key (no `key` option): like [`value`](Self::value), but an
@@ -48,16 +70,199 @@ impl KeyBuilder {
     /// key.argument(&"");
     /// assert_eq!(key.finish(), "m::f:%");
     /// ```
+    #[inline]
     pub fn argument<V: Display + ?Sized>(&mut self, value: &V) {
-        let before = self.buf.len();
-        push_escaped(&mut self.buf, value);
-        if self.buf.len() == before {
-            self.buf.push('%');
+        let before = self.len();
+        self.value(value);
+        self.mark_empty_since(before);
+    }
+
+    /// Appends an integer: what its `Display` writes, which needs no escaping.
+    #[inline]
+    pub fn integer<I: itoa::Integer>(&mut self, value: I) {
+        self.push_str(itoa::Buffer::new().format(value));
+    }
+
+    /// Appends text, escaped: what [`value`](Self::value) writes for a `str`.
+    #[inline]
+    pub fn text(&mut self, text: &str) {
+        push_escaped_str(self, text);
+    }
+
+    /// [`text`](Self::text) for a default key: empty text is written as `%`, as
+    /// [`argument`](Self::argument) does.
+    #[inline]
+    pub fn text_argument(&mut self, text: &str) {
+        let before = self.len();
+        self.text(text);
+        self.mark_empty_since(before);
+    }
+
+    /// The key written so far.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        match &self.spilled {
+            Some(key) => key,
+            // Only whole `str`s and ASCII bytes are ever written.
+            None => std::str::from_utf8(&self.inline[..self.len]).expect("a key holds only text"),
+        }
+    }
+
+    /// The bytes of the key written so far.
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.spilled {
+            Some(key) => key.as_bytes(),
+            None => &self.inline[..self.len],
         }
     }
 
     /// The finished key.
     pub fn finish(self) -> String {
-        self.buf
+        match self.spilled {
+            Some(key) => key,
+            None => self.as_str().to_owned(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.spilled.as_ref().map_or(self.len, String::len)
+    }
+
+    fn mark_empty_since(&mut self, before: usize) {
+        if self.len() == before {
+            self.push_str("%");
+        }
+    }
+
+    #[inline]
+    fn push_str(&mut self, text: &str) {
+        if let Some(key) = &mut self.spilled {
+            key.push_str(text);
+            return;
+        }
+        let end = self.len + text.len();
+        if end <= INLINE {
+            self.inline[self.len..end].copy_from_slice(text.as_bytes());
+            self.len = end;
+        } else {
+            self.spill(text);
+        }
+    }
+
+    #[cold]
+    fn spill(&mut self, text: &str) {
+        let mut key = String::with_capacity((2 * INLINE).max(self.len + text.len()));
+        key.push_str(self.as_str());
+        key.push_str(text);
+        self.spilled = Some(key);
+    }
+}
+
+impl fmt::Debug for KeyBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("KeyBuilder").field(&self.as_str()).finish()
+    }
+}
+
+/// A key whose text is made only when something needs it (a log line, an error): a hit on the
+/// memory store needs only its bytes.
+pub(crate) trait KeyText {
+    /// The key's text.
+    fn key_text(&self) -> &str;
+}
+
+impl KeyText for str {
+    fn key_text(&self) -> &str {
+        self
+    }
+}
+
+impl KeyText for KeyBuilder {
+    fn key_text(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// Escapes `value`'s `Display` output into a `String`: [`key::escape`](crate::key::escape).
+pub(crate) fn escape_to_string<V: Display + ?Sized>(value: &V) -> String {
+    let mut key = KeyBuilder::with_capacity(0);
+    key.value(value);
+    key.finish()
+}
+
+/// Percent-escapes whatever is written through it.
+struct Escaper<'a>(&'a mut KeyBuilder);
+
+impl Write for Escaper<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        push_escaped_str(self.0, s);
+        Ok(())
+    }
+}
+
+/// Appends `s` with every byte outside `[A-Za-z0-9_.-]` written as `%XX`.
+#[inline]
+fn push_escaped_str(out: &mut KeyBuilder, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if is_plain(b) {
+            continue;
+        }
+        // A run of plain bytes is ASCII, so it starts and ends on char boundaries; the empty run
+        // between two bytes of one multi-byte char does not, and is skipped.
+        if start < i {
+            out.push_str(&s[start..i]);
+        }
+        let escaped = [b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]];
+        out.push_str(std::str::from_utf8(&escaped).expect("ASCII"));
+        start = i + 1;
+    }
+    if start < s.len() {
+        out.push_str(&s[start..]);
+    }
+}
+
+/// Whether a byte stays as it is in an escaped value.
+fn is_plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KeyBuilder, INLINE};
+
+    #[test]
+    fn a_key_longer_than_the_buffer_moves_to_the_heap_whole() {
+        let mut key = KeyBuilder::with_capacity(0);
+        let mut expected = String::new();
+        for i in 0..40u32 {
+            key.literal(":");
+            key.integer(i);
+            key.text("a b");
+            expected.push_str(&format!(":{i}a%20b"));
+        }
+        assert!(expected.len() > INLINE);
+        assert_eq!(key.as_str(), expected);
+        assert_eq!(key.finish(), expected);
+    }
+
+    #[test]
+    fn the_fast_paths_write_what_display_writes() {
+        for value in [i64::MIN, -1, 0, 7, i64::MAX] {
+            let (mut fast, mut display) = (KeyBuilder::with_capacity(0), KeyBuilder::with_capacity(0));
+            fast.integer(value);
+            display.value(&value);
+            assert_eq!(fast.as_str(), display.as_str());
+        }
+        for text in ["", "plain", "a:b", "é*?", "x y%z"] {
+            let (mut fast, mut display) = (KeyBuilder::with_capacity(0), KeyBuilder::with_capacity(0));
+            fast.text_argument(text);
+            display.argument(text);
+            assert_eq!(fast.as_str(), display.as_str());
+        }
     }
 }
