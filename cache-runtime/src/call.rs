@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::error::CacheError;
 use crate::flight::{Join, Leader, Scope, Waited, FLIGHTS};
+use crate::key_builder::{KeyBuilder, KeyText};
 use crate::observe::{self, Origin, SiteCounters};
 #[cfg(feature = "redis")]
 use crate::redis::{Acquired, Lease};
@@ -105,19 +106,29 @@ impl<T: CacheValue> Mode<Option<T>> for SomeOnly {
 
 /// Runs a cached call: a hit returns the stored value; on a miss one caller per key runs `body`
 /// and the others wait for its value. A cache that fails is skipped: `body` runs.
-pub async fn call<M, R, F>(site: &'static CallSite, key: String, ttl: Duration, body: F) -> R
+///
+/// The key stays in the caller's buffer on a hit; only a call that misses makes it a `String`.
+pub async fn call<M, R, F>(site: &'static CallSite, key: KeyBuilder, ttl: Duration, body: F) -> R
 where
     M: Mode<R>,
     F: Future<Output = R>,
 {
     let Some(slot) = site.slot() else { return body.await };
     let origin = site.origin(&slot);
-    let read = read::<M::Value>(&origin, &slot, &key).await;
+    let read = match &slot.backend {
+        // The memory store answers at once: no future is built for it.
+        Backend::Memory(memory) => match memory.get_direct(key.as_bytes()) {
+            Some(found) => usable::<M::Value, _>(&origin, &key, &found),
+            None => Read::Empty,
+        },
+        // Boxed, so that a Redis read's state does not make every call's future larger.
+        _ => Box::pin(read::<M::Value>(&origin, &slot, key.as_str())).await,
+    };
     match read {
         Read::Hit(value) => M::restore(value),
         // The miss path is a future of its own, behind a box: inline, its state would make the
         // future of every call (hits included) larger, and every hit would pay for moving it.
-        read => Box::pin(missed::<M, R, F>(site, slot, key, ttl, body, read)).await,
+        read => Box::pin(missed::<M, R, F>(site, slot, key.finish(), ttl, body, read)).await,
     }
 }
 
@@ -195,22 +206,39 @@ pub(crate) enum Read<V> {
 /// Reads `key` as a `V`; a hit, an unusable entry and a failure are counted and logged here.
 pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str) -> Read<V> {
     let found = match &slot.backend {
-        Backend::Memory(memory) => Ok(memory.get_direct(key)),
+        Backend::Memory(memory) => Ok(memory.get_direct(key.as_bytes())),
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => redis.get_within(key, redis.op_timeout()).await,
         Backend::Other => slot.provider.get(key).await,
     };
-    let error = match found {
-        Ok(Some(value)) => match value.to_typed::<V>(key) {
-            Ok(typed) => {
-                origin.hit(key, value.stored_at());
-                return Read::Hit(typed);
-            }
-            Err(error) => error,
-        },
-        Ok(None) => return Read::Empty,
-        Err(error) => error,
-    };
+    typed(origin, key, found)
+}
+
+/// What a read found, as a `V`; counted and logged.
+fn typed<V: CacheValue>(origin: &Origin<'_>, key: &str, found: Result<Option<CachedValue>, CacheError>) -> Read<V> {
+    match found {
+        Ok(Some(found)) => usable(origin, key, &found),
+        Ok(None) => Read::Empty,
+        Err(error) => failed(origin, key, error),
+    }
+}
+
+/// A value found under `key`, as a `V` (a hit), or an unusable entry; counted and logged. The
+/// key's text is made only for a log line or an error.
+#[inline]
+fn usable<V: CacheValue, K: KeyText + ?Sized>(origin: &Origin<'_>, key: &K, found: &CachedValue) -> Read<V> {
+    match found.to_typed::<V, _>(key) {
+        Ok(typed) => {
+            origin.hit(key, found);
+            Read::Hit(typed)
+        }
+        Err(error) => failed(origin, key.key_text(), error),
+    }
+}
+
+/// A read that failed, or found an entry this call cannot use: counted and logged.
+#[cold]
+fn failed<V>(origin: &Origin<'_>, key: &str, error: CacheError) -> Read<V> {
     origin.failed("get", key, &error);
     if error.is_unusable_entry() {
         Read::Unusable
@@ -223,12 +251,12 @@ pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &
 /// joined if it finds the value. Anything else (nothing there, an error) reads as nothing.
 async fn read_again<V: CacheValue>(slot: &Slot, key: &str) -> Option<V> {
     let found = match &slot.backend {
-        Backend::Memory(memory) => memory.get_direct(key),
+        Backend::Memory(memory) => memory.get_direct(key.as_bytes()),
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => redis.get_within(key, redis.op_timeout()).await.ok().flatten(),
         Backend::Other => slot.provider.get(key).await.ok().flatten(),
     };
-    found.and_then(|value| value.to_typed::<V>(key).ok())
+    found.and_then(|value| value.to_typed::<V, _>(key).ok())
 }
 
 /// How a call that missed goes on.
@@ -289,7 +317,7 @@ async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read
                 }
             }
             Join::Wait(waiter) => match waiter.wait(deadline.saturating_duration_since(Instant::now())).await {
-                Waited::Value(value) => match value.to_typed::<V>(key) {
+                Waited::Value(value) => match value.to_typed::<V, _>(key) {
                     Ok(value) => return Settled::Value(value),
                     Err(error) => {
                         // Another function stores another type under this key: compute once.
@@ -314,7 +342,7 @@ async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read
             // Not handed to this flight's waiters: a read of the store is this caller's alone (an
             // invalidation may remove the value right after it, and a waiter may come after
             // that). They start over and read the store themselves.
-            Leased::Value(value) => match value.to_typed::<V>(key) {
+            Leased::Value(value) => match value.to_typed::<V, _>(key) {
                 Ok(typed) => {
                     let mut leader = leader;
                     leader.send_to_store();
@@ -379,7 +407,7 @@ async fn lease<V: CacheValue>(
                 }
             }
         }
-        Backend::Memory(memory) if look_again => match memory.get_direct(key) {
+        Backend::Memory(memory) if look_again => match memory.get_direct(key.as_bytes()) {
             Some(value) => Leased::Value(value),
             None => Leased::Right(StoreRight::Local),
         },

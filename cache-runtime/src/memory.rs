@@ -3,12 +3,12 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
-use std::hash::RandomState;
+use std::hash::{Hash, Hasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use quick_cache::sync::Cache;
-use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
+use quick_cache::{Equivalent, Lifecycle, OptionsBuilder, Weighter};
 use tokio::time::Instant;
 
 use crate::key::Pattern;
@@ -26,9 +26,6 @@ const MIN_SHARD_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Beyond twice the entries, how many stale expiries the heap may hold before it is compacted.
 const COMPACT_SLACK: usize = 1_024;
-
-/// The expiry of an entry whose ttl is too long for the clock.
-const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// How many expired entries a write reclaims at most, besides storing its own: reclaiming is
 /// spread over the writes, so that none of them pays for a long sweep.
@@ -57,10 +54,41 @@ pub struct MemoryProvider {
     inner: Arc<Inner>,
 }
 
-type Store = Cache<Arc<str>, Entry, EntryWeight, RandomState, Dropped>;
+/// A stored key: the bytes of its text (every key comes from a `str`), so that the hit path looks
+/// one up from the macro's key buffer ([`KeyRef`]) without checking that the buffer is text.
+/// Hashed as its bytes alone: what SipHash reads is the key, with no length before it.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key(Arc<[u8]>);
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(&self.0);
+    }
+}
+
+/// A key to look up, hashed as [`Key`] is.
+struct KeyRef<'a>(&'a [u8]);
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0);
+    }
+}
+
+impl Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        *self.0 == *key.0
+    }
+}
+
+type Store = Cache<Key, Entry, EntryWeight, RandomState, Dropped>;
 
 /// When each stored entry expires, soonest first.
-type Expiries = BinaryHeap<Reverse<(Instant, Arc<str>)>>;
+type Expiries = BinaryHeap<Reverse<(Tick, Key)>>;
+
+/// A time on tokio's clock, in nanoseconds since the store was built: 8 bytes in every entry and
+/// every expiry, where an `Instant` takes 16. It reaches 584 years, as good as never.
+type Tick = u64;
 
 struct Inner {
     cache: Store,
@@ -69,6 +97,15 @@ struct Inner {
     counters: Arc<StatsCounters>,
     bound: Bound,
     max_wait: Duration,
+    /// Tick 0.
+    epoch: Instant,
+}
+
+impl Inner {
+    fn now(&self) -> Tick {
+        let since = Instant::now().saturating_duration_since(self.epoch);
+        since.as_secs().saturating_mul(1_000_000_000).saturating_add(u64::from(since.subsec_nanos()))
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,12 +117,12 @@ enum Bound {
 #[derive(Clone)]
 struct Entry {
     value: CachedValue,
-    expires: Instant,
+    expires: Tick,
     weight: u32,
 }
 
 impl Entry {
-    fn is_live(&self, now: Instant) -> bool {
+    fn is_live(&self, now: Tick) -> bool {
         now < self.expires
     }
 }
@@ -94,8 +131,8 @@ impl Entry {
 #[derive(Clone)]
 struct EntryWeight;
 
-impl Weighter<Arc<str>, Entry> for EntryWeight {
-    fn weight(&self, _: &Arc<str>, entry: &Entry) -> u64 {
+impl Weighter<Key, Entry> for EntryWeight {
+    fn weight(&self, _: &Key, entry: &Entry) -> u64 {
         u64::from(entry.weight)
     }
 }
@@ -105,10 +142,10 @@ impl Weighter<Arc<str>, Entry> for EntryWeight {
 #[derive(Clone)]
 struct Dropped;
 
-impl Lifecycle<Arc<str>, Entry> for Dropped {
-    type RequestState = Vec<(Arc<str>, Entry)>;
+impl Lifecycle<Key, Entry> for Dropped {
+    type RequestState = Vec<(Key, Entry)>;
 
-    fn on_evict(&self, dropped: &mut Self::RequestState, key: Arc<str>, entry: Entry) {
+    fn on_evict(&self, dropped: &mut Self::RequestState, key: Key, entry: Entry) {
         dropped.push((key, entry));
     }
 }
@@ -193,6 +230,7 @@ impl MemoryProviderBuilder {
                 counters,
                 bound: self.bound,
                 max_wait: self.max_wait,
+                epoch: Instant::now(),
             }),
         }
     }
@@ -263,10 +301,11 @@ impl MemoryProvider {
         self.inner.max_wait
     }
 
-    /// [`CacheProvider::get`] without a future, for the runtime's hit path.
-    pub(crate) fn get_direct(&self, key: &str) -> Option<CachedValue> {
-        let entry = self.inner.cache.get(key)?;
-        if entry.is_live(Instant::now()) {
+    /// [`CacheProvider::get`] without a future, for the runtime's hit path: `key` is the bytes of
+    /// the key's text.
+    pub(crate) fn get_direct(&self, key: &[u8]) -> Option<CachedValue> {
+        let entry = self.inner.cache.get(&KeyRef(key))?;
+        if entry.is_live(self.inner.now()) {
             return Some(entry.value);
         }
         self.remove_expired(key);
@@ -286,17 +325,16 @@ impl MemoryProvider {
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             }
         };
-        let now = Instant::now();
-        // A ttl too long for the clock is a century, which is as good as never.
-        let expires = now.checked_add(ttl).or_else(|| now.checked_add(CENTURY)).unwrap_or(now);
-        let key: Arc<str> = Arc::from(key);
+        let now = self.inner.now();
+        let expires = now.saturating_add(u64::try_from(ttl.as_nanos()).unwrap_or(Tick::MAX));
+        let key = Key(Arc::from(key.as_bytes()));
         // Expired entries go first, so that the policy never evicts a live one to make room
         // that they hold.
         self.reclaim(RECLAIM_PER_WRITE);
         let mut dropped = Vec::new();
-        self.inner.cache.insert_with_lifecycle(Arc::clone(&key), Entry { value, expires, weight }, &mut dropped);
+        self.inner.cache.insert_with_lifecycle(key.clone(), Entry { value, expires, weight }, &mut dropped);
         for (dropped_key, entry) in dropped {
-            if dropped_key == key && self.inner.cache.peek(&*key).is_some() {
+            if dropped_key == key && self.inner.cache.peek(&key).is_some() {
                 // The value this write replaced.
                 continue;
             }
@@ -305,7 +343,7 @@ impl MemoryProvider {
             if entry.is_live(now) {
                 observe::evicted(&self.inner.counters);
             } else {
-                observe::expired(&self.inner.counters, &dropped_key);
+                observe::expired(&self.inner.counters, text(&dropped_key.0));
             }
         }
         let mut expiries = self.expiries();
@@ -316,21 +354,25 @@ impl MemoryProvider {
         // compaction follows at least as many writes as the expiries it keeps).
         if expiries.len() > 2 * self.inner.cache.len() + COMPACT_SLACK {
             let cache = &self.inner.cache;
-            let mut seen = std::collections::HashSet::new();
-            let kept: Vec<_> = std::mem::take(&mut *expiries)
+            let mut kept: Vec<_> = std::mem::take(&mut *expiries)
                 .into_vec()
                 .into_iter()
-                .filter(|Reverse((expires, key))| {
-                    cache.peek(&**key).is_some_and(|entry| entry.expires == *expires) && seen.insert(Arc::clone(key))
-                })
+                .filter(|Reverse((expires, key))| cache.peek(key).is_some_and(|entry| entry.expires == *expires))
                 .collect();
+            // A key can keep two expiries only if it was stored twice with the same one (a paused
+            // clock): each entry has one, so there are none to drop unless more are kept than the
+            // store holds entries.
+            if kept.len() > cache.len() {
+                let mut seen = std::collections::HashSet::new();
+                kept.retain(|Reverse((_, key))| seen.insert(key.clone()));
+            }
             *expiries = BinaryHeap::from(kept);
         }
     }
 
     /// Removes up to `most` expired entries, soonest-expired first.
     fn reclaim(&self, most: usize) {
-        let now = Instant::now();
+        let now = self.inner.now();
         for _ in 0..most {
             let key = {
                 let mut expiries = self.expiries();
@@ -342,24 +384,24 @@ impl MemoryProvider {
             let Some(key) = key else { return };
             // The key may have been stored again since, with a later expiry: only an expired
             // entry goes.
-            self.remove_expired(&key);
+            self.remove_expired(&key.0);
         }
     }
 
-    fn remove_expired(&self, key: &str) {
-        let now = Instant::now();
-        if let Some((key, _)) = self.inner.cache.remove_if(key, |entry| !entry.is_live(now)) {
-            observe::expired(&self.inner.counters, &key);
+    fn remove_expired(&self, key: &[u8]) {
+        let now = self.inner.now();
+        if let Some((key, _)) = self.inner.cache.remove_if(&KeyRef(key), |entry| !entry.is_live(now)) {
+            observe::expired(&self.inner.counters, text(&key.0));
         }
     }
 
     /// Removes `key`; true when it held a live entry (an expired one is counted as expired).
-    fn remove_live(&self, key: &str) -> bool {
-        let now = Instant::now();
-        match self.inner.cache.remove(key) {
+    fn remove_live(&self, key: &[u8]) -> bool {
+        let now = self.inner.now();
+        match self.inner.cache.remove(&KeyRef(key)) {
             Some((_, entry)) if entry.is_live(now) => true,
             Some((key, _)) => {
-                observe::expired(&self.inner.counters, &key);
+                observe::expired(&self.inner.counters, text(&key.0));
                 false
             }
             None => false,
@@ -367,9 +409,15 @@ impl MemoryProvider {
     }
 
     fn remove_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
-        let keys: Vec<Arc<str>> = self.inner.cache.iter().filter(|(key, _)| matches(key)).map(|(key, _)| key).collect();
-        keys.iter().map(|key| u64::from(self.remove_live(key))).sum()
+        let keys: Vec<Key> =
+            self.inner.cache.iter().filter(|(key, _)| matches(text(&key.0))).map(|(key, _)| key).collect();
+        keys.iter().map(|key| u64::from(self.remove_live(&key.0))).sum()
     }
+}
+
+/// A stored key as text: every key was stored from a `str`.
+fn text(key: &[u8]) -> &str {
+    std::str::from_utf8(key).unwrap_or("<not text>")
 }
 
 impl Default for MemoryProvider {
@@ -393,7 +441,7 @@ impl CacheProvider for MemoryProvider {
     }
 
     fn get<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Option<CachedValue>> {
-        let found = self.get_direct(key);
+        let found = self.get_direct(key.as_bytes());
         Box::pin(async move { Ok(found) })
     }
 
@@ -403,12 +451,12 @@ impl CacheProvider for MemoryProvider {
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
-        let removed = self.remove_live(key);
+        let removed = self.remove_live(key.as_bytes());
         Box::pin(async move { Ok(removed) })
     }
 
     fn exists<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
-        let found = self.get_direct(key).is_some();
+        let found = self.get_direct(key.as_bytes()).is_some();
         Box::pin(async move { Ok(found) })
     }
 
@@ -419,7 +467,7 @@ impl CacheProvider for MemoryProvider {
 
     fn clear_pattern<'a>(&'a self, pattern: &'a Pattern) -> ProviderFuture<'a, u64> {
         let removed = match pattern.as_literal() {
-            Some(key) => u64::from(self.remove_live(&key)),
+            Some(key) => u64::from(self.remove_live(key.as_bytes())),
             None => self.remove_matching(|key| pattern.matches(key)),
         };
         Box::pin(async move { Ok(removed) })
@@ -443,8 +491,8 @@ mod tests {
         let heap = provider.expiries().len();
         assert!(heap <= 2 * provider.inner.cache.len() + COMPACT_SLACK + 1, "{heap} expiries for one entry");
         // The live entry's own expiry is kept: it is still reclaimed when its time comes.
-        assert!(provider.expiries().iter().any(|Reverse((expires, key))| &**key == "hot"
-            && provider.inner.cache.peek("hot").is_some_and(|entry| entry.expires == *expires)));
+        assert!(provider.expiries().iter().any(|Reverse((expires, key))| &key.0[..] == b"hot"
+            && provider.inner.cache.peek(&KeyRef(b"hot")).is_some_and(|entry| entry.expires == *expires)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -461,6 +509,6 @@ mod tests {
     fn a_ttl_too_long_for_the_clock_is_kept_not_a_panic() {
         let provider = MemoryProvider::new();
         provider.insert("forever", CachedValue::new(1u8), Duration::MAX);
-        assert!(provider.get_direct("forever").is_some());
+        assert!(provider.get_direct(b"forever").is_some());
     }
 }

@@ -9,13 +9,15 @@
 //! store sees by itself (an entry that is not ours, an eviction) is labelled `function="store"`.
 
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use metrics::Counter;
 
 use crate::error::CacheError;
 use crate::key::{ellipsis, shorten};
+use crate::key_builder::KeyText;
 use crate::stats::StatsCounters;
+use crate::value::CachedValue;
 
 /// The `tracing` target of every event.
 pub(crate) const TARGET: &str = "cache_runtime";
@@ -65,7 +67,7 @@ impl Origin<'_> {
     }
 
     /// A read found a usable value.
-    pub(crate) fn hit(&self, key: &str, stored_at: SystemTime) {
+    pub(crate) fn hit<K: KeyText + ?Sized>(&self, key: &K, value: &CachedValue) {
         self.counters.record_hit();
         self.count(|h| &h.hits, "cache_hits_total");
         // The age is computed only when the line is logged: reading the clock on every hit costs
@@ -75,9 +77,9 @@ impl Origin<'_> {
             function = self.function,
             provider = self.provider,
             "[CACHE HIT] key={}{} age={:.1}s",
-            shorten(key),
-            ellipsis(key),
-            stored_at.elapsed().unwrap_or_default().as_secs_f64()
+            shorten(key.key_text()),
+            ellipsis(key.key_text()),
+            value.stored_at().elapsed().unwrap_or_default().as_secs_f64()
         );
     }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::codec::Codec;
 use crate::error::CacheError;
+use crate::key_builder::KeyText;
 
 /// What a type needs to be cached: `Clone + Serialize + DeserializeOwned + Send + Sync + 'static`.
 ///
@@ -55,26 +56,33 @@ impl<T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> CacheValue
 #[derive(Clone)]
 pub struct CachedValue {
     repr: Repr,
-    stored_at: SystemTime,
+    /// When the value was first stored, in milliseconds since the Unix epoch (what the header
+    /// keeps): 8 bytes where a `SystemTime` takes 16, in every entry of the memory store.
+    stored_at_ms: u64,
 }
 
 #[derive(Clone)]
 enum Repr {
     Object(Arc<dyn Object>),
-    Encoded { bytes: Arc<Vec<u8>>, codec: Arc<dyn Codec>, fingerprint: u64 },
+    /// Behind its own `Arc`, so that a `CachedValue` (and every memory entry) stays small.
+    Encoded(Arc<Encoded>),
 }
 
-/// A typed value behind `dyn`: downcast for hits, serialize for stores that keep bytes.
+/// Bytes with our header, and what decodes them.
+struct Encoded {
+    bytes: Vec<u8>,
+    codec: Arc<dyn Codec>,
+    fingerprint: u64,
+}
+
+/// A typed value behind `dyn`: downcast for hits (upcast to `dyn Any`), serialize for stores that
+/// keep bytes.
 trait Object: Any + Send + Sync {
-    fn as_any(&self) -> &dyn Any;
     fn as_serialize(&self) -> &dyn erased_serde::Serialize;
     fn type_name(&self) -> &'static str;
 }
 
 impl<T: Any + Serialize + Send + Sync> Object for T {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
     fn as_serialize(&self) -> &dyn erased_serde::Serialize {
         self
     }
@@ -86,12 +94,12 @@ impl<T: Any + Serialize + Send + Sync> Object for T {
 impl CachedValue {
     /// Wraps a typed value, stamped with the current time.
     pub fn new<T: CacheValue>(value: T) -> Self {
-        CachedValue { repr: Repr::Object(Arc::new(value)), stored_at: SystemTime::now() }
+        CachedValue { repr: Repr::Object(Arc::new(value)), stored_at_ms: millis(SystemTime::now()) }
     }
 
     /// When the value was first stored.
     pub fn stored_at(&self) -> SystemTime {
-        self.stored_at
+        UNIX_EPOCH + Duration::from_millis(self.stored_at_ms)
     }
 
     /// Encodes the value with `codec`, behind the header described in [`codec`](crate::codec).
@@ -100,17 +108,18 @@ impl CachedValue {
         match &self.repr {
             Repr::Object(object) => {
                 let fingerprint = type_fingerprint(object.type_name());
-                write_header(&mut out, codec, &Header { stored_at: self.stored_at, fingerprint });
+                write_header(&mut out, codec, &Header { stored_at: self.stored_at(), fingerprint });
                 codec.encode(object.as_serialize(), &mut out)?;
             }
-            Repr::Encoded { bytes, codec: own, fingerprint } if own.id() == codec.id() => {
-                write_header(&mut out, codec, &Header { stored_at: self.stored_at, fingerprint: *fingerprint });
-                out.extend_from_slice(&bytes[HEADER_LEN..]);
+            Repr::Encoded(encoded) if encoded.codec.id() == codec.id() => {
+                let header = Header { stored_at: self.stored_at(), fingerprint: encoded.fingerprint };
+                write_header(&mut out, codec, &header);
+                out.extend_from_slice(&encoded.bytes[HEADER_LEN..]);
             }
-            Repr::Encoded { codec: own, .. } => {
+            Repr::Encoded(encoded) => {
                 return Err(CacheError::Codec {
                     codec: codec.name(),
-                    message: format!("the value is encoded with `{}` and cannot be re-encoded", own.name()),
+                    message: format!("the value is encoded with `{}` and cannot be re-encoded", encoded.codec.name()),
                 })
             }
         }
@@ -139,26 +148,28 @@ impl CachedValue {
         let header = read_header(&bytes, codec.as_ref())
             .map_err(|message| CacheError::Codec { codec: codec.name(), message })?;
         Ok(CachedValue {
-            repr: Repr::Encoded { bytes: Arc::new(bytes), codec, fingerprint: header.fingerprint },
-            stored_at: header.stored_at,
+            repr: Repr::Encoded(Arc::new(Encoded { bytes, codec, fingerprint: header.fingerprint })),
+            stored_at_ms: millis(header.stored_at),
         })
     }
 
     /// The typed value: a clone of the object, or a decode of the bytes.
-    pub(crate) fn to_typed<T: CacheValue>(&self, key: &str) -> Result<T, CacheError> {
+    pub(crate) fn to_typed<T: CacheValue, K: KeyText + ?Sized>(&self, key: &K) -> Result<T, CacheError> {
         match &self.repr {
-            Repr::Object(object) => match object.as_any().downcast_ref::<T>() {
+            // Upcast, not `as_any()`: one call through the vtable (`type_id`) instead of two.
+            Repr::Object(object) => match (&**object as &dyn Any).downcast_ref::<T>() {
                 Some(value) => Ok(value.clone()),
                 None => Err(CacheError::TypeMismatch {
-                    key: key.to_owned(),
+                    key: key.key_text().to_owned(),
                     expected: type_name::<T>(),
                     found: object.type_name(),
                 }),
             },
-            Repr::Encoded { bytes, codec, fingerprint } => {
+            Repr::Encoded(encoded) => {
+                let Encoded { bytes, codec, fingerprint } = &**encoded;
                 if *fingerprint != type_fingerprint(type_name::<T>()) {
                     return Err(CacheError::TypeMismatch {
-                        key: key.to_owned(),
+                        key: key.key_text().to_owned(),
                         expected: type_name::<T>(),
                         found: "a value of another type (its header names another type)",
                     });
@@ -183,9 +194,14 @@ impl CachedValue {
                 let _ = postcard::to_extend(object.as_serialize(), &mut counter);
                 counter.0
             }
-            Repr::Encoded { bytes, .. } => bytes.len(),
+            Repr::Encoded(encoded) => encoded.bytes.len(),
         }
     }
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+fn millis(time: SystemTime) -> u64 {
+    u64::try_from(time.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl fmt::Debug for CachedValue {
@@ -193,9 +209,9 @@ impl fmt::Debug for CachedValue {
         let mut out = f.debug_struct("CachedValue");
         match &self.repr {
             Repr::Object(object) => out.field("type", &object.type_name()),
-            Repr::Encoded { bytes, codec, .. } => out.field("codec", &codec.name()).field("bytes", &bytes.len()),
+            Repr::Encoded(encoded) => out.field("codec", &encoded.codec.name()).field("bytes", &encoded.bytes.len()),
         };
-        out.field("stored_at", &self.stored_at).finish()
+        out.field("stored_at", &self.stored_at()).finish()
     }
 }
 
@@ -230,7 +246,7 @@ fn type_fingerprint(type_name: &str) -> u64 {
 
 /// Writes the header for `codec` to the front of `out`.
 fn write_header(out: &mut Vec<u8>, codec: &dyn Codec, header: &Header) {
-    let millis = header.stored_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let millis = millis(header.stored_at);
     out.push(MAGIC);
     out.push(VERSION);
     out.push(codec.id());
@@ -265,8 +281,8 @@ mod tests {
     #[test]
     fn a_typed_value_comes_back_as_a_clone() {
         let value = CachedValue::new(String::from("hello"));
-        assert_eq!(value.to_typed::<String>("k").unwrap(), "hello");
-        let err = value.to_typed::<u64>("k").unwrap_err();
+        assert_eq!(value.to_typed::<String, _>("k").unwrap(), "hello");
+        let err = value.to_typed::<u64, _>("k").unwrap_err();
         assert!(matches!(err, CacheError::TypeMismatch { .. }), "{err}");
     }
 
@@ -275,7 +291,7 @@ mod tests {
         let bytes = CachedValue::new((7u8, String::from("x"))).to_bytes(&Postcard).unwrap();
         assert_eq!(bytes[0], 0xCA);
         let back = CachedValue::from_bytes(&bytes, Arc::new(Postcard)).unwrap();
-        assert_eq!(back.to_typed::<(u8, String)>("k").unwrap(), (7, "x".into()));
+        assert_eq!(back.to_typed::<(u8, String), _>("k").unwrap(), (7, "x".into()));
         // Re-encoding an encoded value with its own codec keeps the payload and the header.
         assert_eq!(back.to_bytes(&Postcard).unwrap(), bytes);
     }
@@ -285,9 +301,9 @@ mod tests {
         // Four u64 of 5 are also a valid postcard String: the header tells them apart.
         let bytes = CachedValue::new(vec![5u64; 4]).to_bytes(&Postcard).unwrap();
         let back = CachedValue::from_bytes(&bytes, Arc::new(Postcard)).unwrap();
-        let err = back.to_typed::<String>("k").unwrap_err();
+        let err = back.to_typed::<String, _>("k").unwrap_err();
         assert!(matches!(err, CacheError::TypeMismatch { .. }), "{err}");
-        assert_eq!(back.to_typed::<Vec<u64>>("k").unwrap(), vec![5; 4]);
+        assert_eq!(back.to_typed::<Vec<u64>, _>("k").unwrap(), vec![5; 4]);
     }
 
     #[test]
@@ -296,11 +312,11 @@ mod tests {
         let mut bytes = CachedValue::new(vec![1u64; 4]).to_bytes(&Postcard).unwrap();
         bytes.truncate(HEADER_LEN + 2);
         let cut = CachedValue::from_bytes(&bytes, Arc::new(Postcard)).unwrap();
-        assert!(cut.to_typed::<Vec<u64>>("k").is_err());
+        assert!(cut.to_typed::<Vec<u64>, _>("k").is_err());
         let mut long = CachedValue::new(1u8).to_bytes(&Postcard).unwrap();
         long.push(0);
         let long = CachedValue::from_bytes(&long, Arc::new(Postcard)).unwrap();
-        assert!(long.to_typed::<u8>("k").is_err(), "trailing bytes are refused");
+        assert!(long.to_typed::<u8, _>("k").is_err(), "trailing bytes are refused");
     }
 
     #[test]
