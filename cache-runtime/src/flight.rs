@@ -25,12 +25,14 @@
 //! provider, `with_provider` scopes in many tasks) shares them. The map's lock is held only to
 //! look a key up, never across a computation, and hits never touch it.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::pin::pin;
+
+use hashbrown::HashTable;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{watch, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use tokio::sync::{Notify, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::key::Pattern;
 use crate::stats::StoreId;
@@ -56,8 +58,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The flights of one shard, by store and key.
-type Shard = HashMap<(StoreId, String), Arc<Flight>>;
+/// The flights of one shard, found by their hash (of store and key): a miss hashes its key once
+/// for the shard, the lookup, the insert and the removal.
+type Shard = HashTable<Arc<Flight>>;
 
 /// Running computations, sharded by key.
 pub(crate) struct Flights {
@@ -71,8 +74,13 @@ pub(crate) struct Flights {
 pub(crate) struct Flight {
     store: StoreId,
     key: String,
+    /// The hash of `store` and `key`, which places the flight in its shard and in the shard's
+    /// table.
+    hash: u64,
     phase: Mutex<Phase>,
-    outcome: watch::Sender<Outcome>,
+    /// How the flight ended: `Pending` until it does. Waiters read it when `ended` wakes them.
+    outcome: Mutex<Outcome>,
+    ended: Notify,
     /// The task that runs the body.
     leader: Arc<Task>,
 }
@@ -133,46 +141,62 @@ pub(crate) enum Join {
 impl Flights {
     fn new() -> Self {
         Flights {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashTable::new())).collect(),
             stores: (0..SHARDS).map(|_| RwLock::new(())).collect(),
             hasher: RandomState::new(),
         }
     }
 
-    fn index(&self, key: &str) -> usize {
-        self.hasher.hash_one(key) as usize % SHARDS
+    fn hash(&self, store: StoreId, key: &str) -> u64 {
+        self.hasher.hash_one((store, key))
     }
 
-    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
-        lock(&self.shards[self.index(key)])
+    /// The shard of a hash: from its middle bits, since a shard's table uses the low ones.
+    fn index(hash: u64) -> usize {
+        (hash >> 32) as usize % SHARDS
+    }
+
+    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard> {
+        lock(&self.shards[Self::index(hash)])
+    }
+
+    /// Takes `flight` out of its shard, if it is still there.
+    fn remove(&self, flight: &Arc<Flight>) {
+        let mut shard = self.shard(flight.hash);
+        if let Ok(entry) = shard.find_entry(flight.hash, |current| Arc::ptr_eq(current, flight)) {
+            entry.remove();
+        }
     }
 
     /// Joins the flight of `key` in `store`, or starts one.
     pub(crate) fn join(&'static self, store: StoreId, key: &str) -> Join {
         let me = LEADING.try_with(Arc::clone).ok();
-        let mut shard = self.shard(key);
-        if let Some(flight) = shard.get(&(store, key.to_owned())) {
+        let hash = self.hash(store, key);
+        let mut shard = self.shard(hash);
+        if let Some(flight) = shard.find(hash, |flight| flight.store == store && flight.key == key) {
             let flight = Arc::clone(flight);
             drop(shard);
             if *lock(&flight.phase) != Phase::Computing {
-                return Join::AfterStore(Waiter { receiver: flight.outcome.subscribe(), flight, me: None });
+                return Join::AfterStore(Waiter { flight, me: None });
             }
             if let Some(me) = &me {
                 if waits_on(&flight, me) {
                     return Join::Cycle;
                 }
             }
-            return Join::Wait(Waiter { receiver: flight.outcome.subscribe(), flight, me });
+            return Join::Wait(Waiter { flight, me });
         }
         let leader = me.unwrap_or_else(|| Arc::new(Task { waiting_on: Mutex::new(None) }));
         let flight = Arc::new(Flight {
             store,
             key: key.to_owned(),
+            hash,
             phase: Mutex::new(Phase::Computing),
-            outcome: watch::Sender::new(Outcome::Pending),
+            outcome: Mutex::new(Outcome::Pending),
+            ended: Notify::new(),
             leader,
         });
-        shard.insert((store, key.to_owned()), Arc::clone(&flight));
+        shard.insert_unique(hash, Arc::clone(&flight), |flight| flight.hash);
         Join::Lead(Leader { flights: self, flight, outcome: Outcome::NoValue })
     }
 
@@ -182,7 +206,7 @@ impl Flights {
     /// over: remove the entries while holding it, so that no voided leader stores after them.
     pub(crate) async fn void(&'static self, store: StoreId, scope: &Scope<'_>, exclusive: bool) -> Invalidation {
         let shards: Vec<usize> = match scope {
-            Scope::Key(key) => vec![self.index(key)],
+            Scope::Key(key) => vec![Self::index(self.hash(store, key))],
             Scope::Pattern(_) | Scope::All => (0..SHARDS).collect(),
         };
         let mut guards = Vec::new();
@@ -193,8 +217,8 @@ impl Flights {
             }
         }
         for index in shards {
-            lock(&self.shards[index]).retain(|(s, key), flight| {
-                let covered = *s == store && scope.covers(key);
+            lock(&self.shards[index]).retain(|flight| {
+                let covered = flight.store == store && scope.covers(&flight.key);
                 if covered {
                     let mut phase = lock(&flight.phase);
                     if *phase == Phase::Computing {
@@ -253,7 +277,7 @@ impl Leader {
     /// it.
     pub(crate) async fn begin_store(&self, exclusive: bool) -> Option<Storing> {
         let guard = match exclusive {
-            true => Some(self.flights.stores[self.flights.index(&self.flight.key)].read().await),
+            true => Some(self.flights.stores[Flights::index(self.flight.hash)].read().await),
             false => None,
         };
         let mut phase = lock(&self.flight.phase);
@@ -269,14 +293,8 @@ impl Leader {
     /// Takes the flight out of the map at once and releases its waiters: this leader keeps its
     /// value, and callers compute for themselves.
     pub(crate) fn detach(&mut self) {
-        {
-            let mut shard = self.flights.shard(&self.flight.key);
-            let id = (self.flight.store, self.flight.key.clone());
-            if shard.get(&id).is_some_and(|current| Arc::ptr_eq(current, &self.flight)) {
-                shard.remove(&id);
-            }
-        }
-        self.flight.outcome.send_replace(Outcome::NoValue);
+        self.flights.remove(&self.flight);
+        self.flight.end(Outcome::NoValue);
     }
 
     /// Whether an invalidation voided the flight.
@@ -299,17 +317,11 @@ impl Leader {
 impl Drop for Leader {
     fn drop(&mut self) {
         let flight = &self.flight;
-        {
-            let mut shard = self.flights.shard(&flight.key);
-            let id = (flight.store, flight.key.clone());
-            if shard.get(&id).is_some_and(|current| Arc::ptr_eq(current, flight)) {
-                shard.remove(&id);
-            }
-        }
+        self.flights.remove(flight);
         // A voided flight hands out nothing, whatever it computed.
         let outcome =
             if self.is_voided() { Outcome::NoValue } else { std::mem::replace(&mut self.outcome, Outcome::NoValue) };
-        flight.outcome.send_replace(match outcome {
+        flight.end(match outcome {
             Outcome::Pending => Outcome::NoValue,
             other => other,
         });
@@ -319,7 +331,6 @@ impl Drop for Leader {
 /// A caller waiting for another's computation.
 pub(crate) struct Waiter {
     flight: Arc<Flight>,
-    receiver: watch::Receiver<Outcome>,
     /// The task this caller leads flights in, if any: it records the wait for the cycle check.
     me: Option<Arc<Task>>,
 }
@@ -338,18 +349,33 @@ pub(crate) enum Waited {
 
 impl Waiter {
     /// Waits at most `max_wait` for the leader's outcome.
-    pub(crate) async fn wait(mut self, max_wait: Duration) -> Waited {
+    pub(crate) async fn wait(self, max_wait: Duration) -> Waited {
         let _recorded = self.me.as_ref().map(|me| RecordedWait::new(me, &self.flight));
-        let ended = self.receiver.wait_for(|outcome| !matches!(outcome, Outcome::Pending));
-        match tokio::time::timeout(max_wait, ended).await {
-            Err(_) => Waited::TimedOut,
-            Ok(Err(_)) => Waited::NoValue,
-            Ok(Ok(outcome)) => match &*outcome {
-                Outcome::Value(value) => Waited::Value(value.clone()),
-                Outcome::InStore => Waited::InStore,
-                Outcome::Pending | Outcome::NoValue => Waited::NoValue,
-            },
-        }
+        let flight = &self.flight;
+        let ended = async {
+            loop {
+                // Registered before the outcome is read, so that an end between the two wakes it.
+                let mut woken = pin!(flight.ended.notified());
+                woken.as_mut().enable();
+                match &*lock(&flight.outcome) {
+                    Outcome::Pending => {}
+                    Outcome::Value(value) => return Waited::Value(value.clone()),
+                    Outcome::InStore => return Waited::InStore,
+                    Outcome::NoValue => return Waited::NoValue,
+                }
+                woken.await;
+            }
+        };
+        tokio::time::timeout(max_wait, ended).await.unwrap_or(Waited::TimedOut)
+    }
+}
+
+impl Flight {
+    /// Ends the flight with `outcome` (a later end replaces it, as a waiter that has not looked
+    /// yet would see) and wakes its waiters.
+    fn end(&self, outcome: Outcome) {
+        *lock(&self.outcome) = outcome;
+        self.ended.notify_waiters();
     }
 }
 
@@ -393,7 +419,7 @@ mod tests {
         leader.hand_out(CachedValue::new(5u32));
         drop(leader);
         let Waited::Value(value) = waiter.wait(WAIT).await else { panic!("the waiter gets the value") };
-        assert_eq!(value.to_typed::<u32>("k").unwrap(), 5);
+        assert_eq!(value.to_typed::<u32, _>("k").unwrap(), 5);
     }
 
     #[tokio::test]
