@@ -27,6 +27,8 @@ echo "== cargo test (all tests and doctests, all features)"
 cargo test --workspace --all-features
 echo "== cargo test (default features: the in-memory build alone)"
 cargo test -p cache-runtime
+echo "== cargo check (feature redis without redis-tls: Redis with no TLS crates)"
+cargo check -p cache-runtime --features redis
 echo "== cargo bench --no-run (the benches build)"
 cargo bench --workspace --no-run --quiet
 echo "== the quick start runs"

@@ -16,14 +16,14 @@ pub const PREFIX_VARIABLE: &str = "CACHE_PREFIX";
 /// |---|---|
 /// | unset or empty | left as it is: the embedded [`MemoryProvider`] unless you set another |
 /// | `memory://` | a new [`MemoryProvider`] |
-/// | `redis://...`, `rediss://...` | Redis (feature `redis`); when it does not answer at start, memory with a warning, and Redis as soon as it answers (retried in the background) |
+/// | `redis://...`, `rediss://...` | Redis (feature `redis`, and `redis-tls` for `rediss://`); when it does not answer at start, memory with a warning, and Redis as soon as it answers (retried in the background) |
 ///
 /// With Redis, `CACHE_PREFIX` (for example `myapp:`) is the key prefix: entries are stored as
 /// `myapp:<key>`, and `clear()` removes only those. Unset, there is no prefix and `clear()`
 /// removes every string key of the database.
 ///
 /// Any other value is a [`CacheError::Config`], as is a Redis URL in a build without the `redis`
-/// feature.
+/// feature, or a `rediss://` URL in a build without the `redis-tls` feature.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cache_runtime::CacheError> {
@@ -63,5 +63,18 @@ async fn init_from_url(variable: &str, url: &str) -> Result<(), CacheError> {
         _ => Err(CacheError::Config {
             message: format!("{variable} must start with redis://, rediss:// or memory://"),
         }),
+    }
+}
+
+#[cfg(all(test, feature = "redis", not(feature = "redis-tls")))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_rediss_url_without_the_tls_feature_is_a_config_error() {
+        let error = init_from_url("CACHE_URL", "rediss://:s3cret-pw@cache.internal:6380/0").await.unwrap_err();
+        let CacheError::Config { message } = &error else { panic!("expected a CacheError::Config, got {error:?}") };
+        assert!(message.contains("enable the `redis-tls` feature of cache-runtime"), "{message}");
+        assert!(!message.contains("s3cret-pw"), "{message}");
     }
 }

@@ -13,6 +13,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # TLS
+//!
+//! `rediss://` URLs need the feature `redis-tls` (rustls on ring, the webpki roots, or a private
+//! authority given to `tls_root_certificate`); the feature `redis` alone pulls no TLS crates, and
+//! a `rediss://` URL is then a [`CacheError::Config`] that says to enable `redis-tls`.
+//!
 //! # How entries are stored
 //!
 //! Each entry is a Redis string: the [codec header](crate::codec) and the codec's payload,
@@ -104,6 +110,7 @@ fn ttl_millis(ttl: Duration) -> u64 {
 /// use cache_runtime::{codec::Postcard, RedisProvider};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), cache_runtime::CacheError> {
+/// // rediss:// (TLS) needs the feature `redis-tls`.
 /// let redis = RedisProvider::builder("rediss://default:secret@cache.internal:6380/0")
 ///     .prefix("billing:")
 ///     .op_timeout(Duration::from_millis(100))
@@ -172,8 +179,10 @@ impl RedisProvider {
     pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30);
 
     /// A builder for a provider on `url`: `redis://[user][:password@]host[:port][/db]`, or
-    /// `rediss://...` for TLS (checked against the webpki roots, or the certificate given to
-    /// [`tls_root_certificate`](RedisProviderBuilder::tls_root_certificate)).
+    /// `rediss://...` for TLS with the feature `redis-tls` (checked against the webpki roots, or
+    /// the certificate given to the builder's `tls_root_certificate`). Without that feature, a
+    /// `rediss://` URL is a [`CacheError::Config`] from [`connect`](RedisProviderBuilder::connect)
+    /// that says to enable it.
     ///
     /// ```
     /// let builder = cache_runtime::RedisProvider::builder("redis://:secret@127.0.0.1:6379/1");

@@ -355,6 +355,7 @@ async fn passwords_appear_neither_in_debug_output_nor_in_errors_nor_in_logs() {
     assert!(!logs.contains("s3cret-pw"), "{logs}");
 }
 
+#[cfg(feature = "redis-tls")]
 #[tokio::test]
 async fn rediss_connects_over_tls_and_checks_the_server_certificate() {
     let server = RedisServer::start_tls();

@@ -38,6 +38,7 @@ pub struct RedisProviderBuilder {
     connect_timeout: Duration,
     codec: Arc<dyn Codec>,
     breaker: BreakerConfig,
+    #[cfg(feature = "redis-tls")]
     tls_root_certificate: Option<Vec<u8>>,
     lease: Duration,
     max_wait: Duration,
@@ -53,6 +54,7 @@ impl RedisProviderBuilder {
             connect_timeout: RedisProvider::DEFAULT_CONNECT_TIMEOUT,
             codec: codec::default_codec(),
             breaker: BreakerConfig::default(),
+            #[cfg(feature = "redis-tls")]
             tls_root_certificate: None,
             lease: RedisProvider::DEFAULT_LEASE,
             max_wait: RedisProvider::DEFAULT_MAX_WAIT,
@@ -132,7 +134,7 @@ impl RedisProviderBuilder {
     }
 
     /// A root certificate (PEM) to check a `rediss://` server against, in place of the webpki
-    /// roots: for servers whose certificate a private authority signed.
+    /// roots: for servers whose certificate a private authority signed (feature `redis-tls`).
     ///
     /// ```no_run
     /// let pem = std::fs::read("/etc/redis/ca.pem")?;
@@ -140,6 +142,8 @@ impl RedisProviderBuilder {
     /// # drop(builder);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[cfg(feature = "redis-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-tls")))]
     pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls_root_certificate = Some(pem.into());
         self
@@ -196,8 +200,18 @@ impl RedisProviderBuilder {
         url::mask_password(&self.url)
     }
 
-    /// The redis-rs client; a URL it cannot read is a [`CacheError::Config`].
+    /// The redis-rs client; a URL it cannot read is a [`CacheError::Config`], and so is a
+    /// `rediss://` URL in a build without the `redis-tls` feature.
     pub(super) fn client(&self) -> Result<Client, CacheError> {
+        #[cfg(not(feature = "redis-tls"))]
+        if url::is_tls(&self.url) {
+            return Err(CacheError::Config {
+                message: format!(
+                    "the Redis URL `{}` asks for TLS but this build has no TLS support: enable the `redis-tls` feature of cache-runtime",
+                    self.masked_url()
+                ),
+            });
+        }
         let config_error = |error: RedisError| CacheError::Config {
             message: format!(
                 "the Redis URL `{}` is invalid: {}",
@@ -205,6 +219,9 @@ impl RedisProviderBuilder {
                 url::scrub(&error.to_string(), &self.url)
             ),
         };
+        #[cfg(not(feature = "redis-tls"))]
+        let client = Client::open(self.url.as_str()).map_err(config_error)?;
+        #[cfg(feature = "redis-tls")]
         let client = match &self.tls_root_certificate {
             None => Client::open(self.url.as_str()).map_err(config_error)?,
             Some(pem) => {
@@ -212,6 +229,7 @@ impl RedisProviderBuilder {
                 Client::build_with_tls(self.url.as_str(), certificates).map_err(config_error)?
             }
         };
+        #[cfg(feature = "redis-tls")]
         if matches!(client.get_connection_info().addr(), redis::ConnectionAddr::TcpTls { .. }) {
             install_crypto_provider();
         }
@@ -341,6 +359,7 @@ fn refused_credentials(error: &RedisError) -> bool {
 
 /// redis-rs builds its TLS configuration with rustls' process-wide crypto provider: install ring
 /// unless the application installed one.
+#[cfg(feature = "redis-tls")]
 fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race against another installer is fine: one provider is in place either way.
@@ -350,17 +369,62 @@ fn install_crypto_provider() {
 
 impl fmt::Debug for RedisProviderBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisProviderBuilder")
-            .field("url", &self.masked_url())
+        let mut out = f.debug_struct("RedisProviderBuilder");
+        out.field("url", &self.masked_url())
             .field("prefix", &self.prefix)
             .field("op_timeout", &self.op_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("codec", &self.codec.name())
-            .field("breaker", &self.breaker)
-            .field("tls_root_certificate", &self.tls_root_certificate.as_ref().map(|_| "<set>"))
-            .field("lease", &self.lease)
+            .field("breaker", &self.breaker);
+        #[cfg(feature = "redis-tls")]
+        out.field("tls_root_certificate", &self.tls_root_certificate.as_ref().map(|_| "<set>"));
+        out.field("lease", &self.lease)
             .field("max_wait", &self.max_wait)
             .field("fleet_single_flight", &self.fleet_waits)
             .finish()
+    }
+}
+
+#[cfg(all(test, not(feature = "redis-tls")))]
+mod tests {
+    use super::*;
+
+    /// The message a TLS URL gets in a build without `redis-tls`, if `result` is that error.
+    fn tls_refusal(result: Result<impl fmt::Debug, CacheError>) -> String {
+        match result {
+            Err(CacheError::Config { message }) => message,
+            other => panic!("expected a CacheError::Config, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tls_url_without_the_feature_is_a_config_error_that_names_it() {
+        let url = "rediss://default:s3cret-pw@cache.internal:6380/0";
+        let message = tls_refusal(RedisProvider::builder(url).connect().await);
+        assert!(message.contains("enable the `redis-tls` feature"), "{message}");
+        assert!(message.contains("rediss://default:***@cache.internal:6380/0"), "{message}");
+        assert!(!message.contains("s3cret-pw"), "{message}");
+
+        let message = tls_refusal(RedisProvider::builder("VALKEYS://cache.internal").client());
+        assert!(message.contains("`redis-tls`"), "{message}");
+        // A plain URL still builds its client (connecting is another matter).
+        RedisProvider::builder("redis://cache.internal:6379/0").client().unwrap();
+    }
+
+    /// `url::is_tls` reads schemes as redis-rs does: every URL it calls TLS is one redis-rs
+    /// refuses for want of its TLS features, and no other.
+    #[test]
+    fn the_scheme_rule_agrees_with_redis_rs() {
+        let tls = ["rediss://host", "REDISS://:pw@host:6380/0", " rediss://host", "valkeys://host", "red\tiss://host"];
+        let plain = ["redis://host", "redis://user:rediss@host", "valkey://host", "REDIS://host:6379/1"];
+        for url in tls {
+            assert!(url::is_tls(url), "{url}");
+            let error = Client::open(url).map(drop).unwrap_err();
+            assert!(error.to_string().contains("TLS"), "{url}: {error}");
+        }
+        for url in plain {
+            assert!(!url::is_tls(url), "{url}");
+            Client::open(url).unwrap();
+        }
     }
 }

@@ -255,10 +255,9 @@ impl Lease {
     pub(crate) async fn keep_alive<F: std::future::Future>(&mut self, body: F) -> F::Output {
         let period = self.provider.inner.lease / 3;
         let mut body = std::pin::pin!(body);
-        tokio::select! {
-            biased;
-            out = &mut body => return out,
-            () = tokio::time::sleep(period) => {}
+        // The timeout polls the body before its clock: a body that is ready is never renewed.
+        if let Ok(out) = tokio::time::timeout(period, &mut body).await {
+            return out;
         }
         let (provider, key, token) = (self.provider.clone(), self.key.clone(), self.token.clone());
         let renewal = tokio::spawn(async move {

@@ -130,6 +130,18 @@ fn query_value_end(rest: &str, lower: &str, start: usize) -> usize {
     KNOWN_PARAMS.iter().filter_map(|param| lower[start..].find(param).map(|at| start + at)).fold(end, usize::min)
 }
 
+/// Whether `url` asks for TLS: its scheme is `rediss` or `valkeys`, read as redis-rs (through
+/// the `url` crate) reads it: in any case, after leading spaces and control characters, without
+/// tabs and line breaks.
+#[cfg(not(feature = "redis-tls"))]
+pub(crate) fn is_tls(url: &str) -> bool {
+    let url = url.trim_start_matches(|c: char| c <= ' ');
+    url.split_once(':').is_some_and(|(scheme, _)| {
+        let scheme: String = scheme.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).collect();
+        scheme.eq_ignore_ascii_case("rediss") || scheme.eq_ignore_ascii_case("valkeys")
+    })
+}
+
 /// RFC 3986: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`. Anything else before `://` may be a
 /// secret (`user:pass@host://...`).
 fn is_scheme(scheme: &str) -> bool {
@@ -257,6 +269,14 @@ fn is_form_safe(byte: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(not(feature = "redis-tls"))]
+    fn only_tls_schemes_are_tls() {
+        for url in ["redis://host", "redis://user:rediss@host", "memory://", "rediss", ""] {
+            assert!(!is_tls(url), "{url}");
+        }
+    }
 
     #[test]
     fn passwords_are_masked_and_the_rest_is_kept() {
