@@ -86,11 +86,13 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
             ::cache_runtime::__private::invalidate(#label, #provider, __cache_key).await
         },
     );
+    let registration = registration(plan);
     quote! {
         #(#attrs)*
         #vis #sig {
             static __CACHE_SITE: ::cache_runtime::__private::CallSite =
                 ::cache_runtime::__private::CallSite::new(#label, #provider);
+            #registration
             let __cache_key: ::std::string::String = #key;
             #ttl
             #call #args #dot_await
@@ -138,6 +140,81 @@ fn helper(plan: &Plan, func: &Function, body: TokenStream) -> TokenStream {
             #body
         }
     }
+}
+
+/// The function's entry in `cache_runtime::functions()`. It sits in the body, a static item that
+/// is linked with the function whether or not the function runs, outside any generic context
+/// (items in a body do not see the function's generics), and in a method too, where nothing but
+/// associated items may stand beside the function.
+fn registration(plan: &Plan) -> TokenStream {
+    let label = label(plan);
+    let provider = &plan.provider;
+    let key = match &plan.template {
+        Some(template) => quote!(::core::option::Option::Some(#template)),
+        None => quote!(::core::option::Option::None),
+    };
+    let ttl = match &plan.ttl {
+        Some(Given { value: Ttl::Expr(expr), .. }) => {
+            let text = compact(expr.to_token_stream()).trim().to_string();
+            quote!(::cache_runtime::FunctionTtl::PerCall(#text))
+        }
+        Some(Given { value: Ttl::Fixed(ms), .. }) => fixed_ttl(*ms),
+        None => fixed_ttl(DEFAULT_TTL_MS),
+    };
+    quote! {
+        ::cache_runtime::__private::inventory::submit! {
+            ::cache_runtime::__private::cached_function(#label, #key, #provider, #ttl)
+        }
+    }
+}
+
+fn fixed_ttl(ms: u64) -> TokenStream {
+    quote!(::cache_runtime::FunctionTtl::Fixed(::cache_runtime::__private::Duration::from_millis(#ms)))
+}
+
+/// Tokens as a person writes them: `settings::ttl(a, b)` rather than `settings :: ttl (a , b)`.
+/// A space stays between two words, after `,` and `;`, and around an operator that stands alone.
+fn compact(tokens: TokenStream) -> String {
+    let mut out = String::new();
+    let mut word_before = false;
+    for token in tokens {
+        let word = matches!(token, TokenTree::Ident(_) | TokenTree::Literal(_));
+        match &token {
+            TokenTree::Group(group) => {
+                let (open, close) = match group.delimiter() {
+                    Delimiter::Parenthesis => ("(", ")"),
+                    Delimiter::Bracket => ("[", "]"),
+                    Delimiter::Brace => (" { ", " }"),
+                    Delimiter::None => ("", ""),
+                };
+                out.push_str(open);
+                out.push_str(&compact(group.stream()));
+                out.push_str(close);
+            }
+            TokenTree::Punct(punct) => {
+                let c = punct.as_char();
+                let alone = punct.spacing() == proc_macro2::Spacing::Alone;
+                let operator = alone
+                    && "=+-*/%<>|^".contains(c)
+                    && out.ends_with(|e: char| e.is_alphanumeric() || ")]_".contains(e));
+                if operator {
+                    out.push(' ');
+                }
+                out.push(c);
+                if (alone && ",;".contains(c)) || operator {
+                    out.push(' ');
+                }
+            }
+            _ => {
+                if word && word_before {
+                    out.push(' ');
+                }
+                out.push_str(&token.to_string());
+            }
+        }
+        word_before = word;
+    }
+    out
 }
 
 /// The function's name in logs and metrics: its module path and name. (The default key names the
@@ -273,6 +350,43 @@ mod tests {
         assert!(text.contains("compile_error"), "{text}");
         assert!(text.contains("asyncfncount(n:u8)->u8{n+}"), "{text}");
         assert!(text.contains("asyncfncount_invalidate(n:u8)->bool"), "{text}");
+    }
+
+    #[test]
+    fn the_function_registers_itself_in_its_body() {
+        let text = compact(cached(
+            quote!(ttl = "5m", key = "user:{id}", provider = "users"),
+            quote!(
+                async fn user(id: u64) -> u64 {
+                    id
+                }
+            ),
+        ));
+        let body = text.find("asyncfnuser(id:u64)->u64{").expect("the function");
+        let registration = text.find("::cache_runtime::__private::inventory::submit!").expect("a registration");
+        let helper = text.find("asyncfnuser_invalidate").expect("the helper");
+        assert!(body < registration && registration < helper, "{text}");
+        assert!(text.contains(
+            "cached_function(::core::concat!(::core::module_path!(),\"::\",\"user\"),::core::option::Option::Some(\"user:{id}\"),\"users\",::cache_runtime::FunctionTtl::Fixed(::cache_runtime::__private::Duration::from_millis(300000u64)))"
+        ), "{text}");
+    }
+
+    #[test]
+    fn a_ttl_expression_is_registered_as_written() {
+        assert_eq!(super::compact(quote!(settings::cache_ttl())), "settings::cache_ttl()");
+        assert_eq!(super::compact(quote!(Duration::from_secs(n * 2 + base))), "Duration::from_secs(n * 2 + base)");
+        assert_eq!(super::compact(quote!(pick(a, -1, &[b]))), "pick(a, -1, &[b])");
+        assert_eq!(super::compact(quote!(x as u64)), "x as u64");
+        let text = cached(
+            quote!(ttl = settings::cache_ttl()),
+            quote!(
+                async fn f() -> u8 {
+                    1
+                }
+            ),
+        )
+        .to_string();
+        assert!(text.contains("FunctionTtl :: PerCall (\"settings::cache_ttl()\")"), "{text}");
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Plan {
     /// The return type as written (`()` when there is none).
     pub ret_ty: Type,
     pub key: Key,
+    /// The `key` template as written, for the function's registration; `None`: the default key.
+    pub template: Option<String>,
     pub helper: Helper,
 }
 
@@ -75,6 +77,7 @@ impl Plan {
         let (mode, value_ty) = stored(func, cache_none);
         let named = func.params.iter().filter_map(|param| Some((param.name.as_ref()?, &param.ty)));
 
+        let template = options.key.as_ref().map(|given| given.value.literal.value());
         let (key, helper_receiver, params) = match options.key {
             None => {
                 let params: Vec<KeyParam> =
@@ -107,6 +110,7 @@ impl Plan {
             value_ty,
             ret_ty: func.output.clone(),
             key,
+            template,
             helper: Helper { name: func.helper_name(), receiver: helper_receiver, params, generics },
         }
     }

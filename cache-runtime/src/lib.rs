@@ -35,6 +35,7 @@ mod env;
 mod error;
 mod flight;
 mod function_path;
+mod functions;
 mod handle;
 pub mod key;
 mod key_builder;
@@ -63,7 +64,9 @@ mod value;
 /// included. Placeholder values are escaped so that keys are injective (see [`key`]). Beside the
 /// function, `<name>_invalidate` takes the parameters the key names and removes their entry.
 ///
-/// Concurrent misses of one key run the body once; a failing cache never fails the call.
+/// Concurrent misses of one key run the body once; a failing cache never fails the call. Every
+/// cached function, called or not, is listed by [`functions`], and [`check`] reports those whose
+/// `provider` is not registered.
 ///
 /// ```
 /// use std::time::Duration;
@@ -94,6 +97,7 @@ mod value;
 pub use cache_macros::cached;
 pub use env::{init_from_env, PREFIX_VARIABLE, URL_VARIABLES};
 pub use error::CacheError;
+pub use functions::{check, functions, CachedFunction, FunctionTtl};
 pub use handle::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
 pub use memory::{MemoryProvider, MemoryProviderBuilder};
 pub use provider::{CacheProvider, ProviderFuture};
@@ -108,8 +112,10 @@ pub use value::{CacheValue, CachedValue};
 pub mod __private {
     pub use crate::call::{call, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
     pub use crate::function_path::function_path;
+    pub use crate::functions::cached_function;
     pub use crate::key_builder::KeyBuilder;
     pub use core::time::Duration;
+    pub use inventory;
 }
 
 /// The README's examples, compiled and run as doctests.

@@ -192,6 +192,12 @@ fn registered(name: &str) -> Option<Arc<Slot>> {
         .unwrap_or_else(|_| REGISTRY.named.load().get(name).cloned())
 }
 
+/// Whether a provider is registered as `name` (not the default), whatever the current task's
+/// [`with_provider`] scope.
+pub(crate) fn is_registered(name: &str) -> bool {
+    REGISTRY.named.load().contains_key(name)
+}
+
 /// Makes `provider` the default: every call that names no provider uses it from now on.
 ///
 /// With nothing set, the default is a [`MemoryProvider`] of
