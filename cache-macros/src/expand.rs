@@ -58,6 +58,8 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
         ::cache_runtime::__private::call::<::cache_runtime::__private::#mode, #ret_ty_at_value, _>
     };
 
+    // After `#[async_trait]` the body is a boxed future of the value.
+    let body_value = if func.async_trait { quote!((#body).await) } else { body.to_token_stream() };
     let args = quote! {
         &__CACHE_SITE, __cache_key, __cache_ttl, async move {
             // Fixes the block's type so that `?` and `return` in the body infer as in the
@@ -68,7 +70,7 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
             }
             // A body that ends in `return x;` diverges here: that is the user's style, not a bug.
             #[allow(clippy::diverging_sub_expression)]
-            let __cache_ret: #ret_ty = #body;
+            let __cache_ret: #ret_ty = #body_value;
             #[allow(unreachable_code)]
             __cache_ret
         }
@@ -77,25 +79,32 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
     args.set_span(value_span);
     let args = TokenTree::Group(args);
     let dot_await = quote_spanned!(value_span=> .await);
-    let helper_key = key_expr(plan, &plan.helper.name.to_string());
-    let helper = helper(
-        plan,
-        func,
-        quote! {
-            let __cache_key: ::std::string::String = #helper_key;
-            ::cache_runtime::__private::invalidate(#label, #provider, __cache_key).await
-        },
-    );
+    let helper = plan.companions.then(|| {
+        let helper_key = key_expr(plan, &plan.helper.name.to_string());
+        helper(
+            plan,
+            func,
+            quote! {
+                let __cache_key: ::std::string::String = #helper_key;
+                ::cache_runtime::__private::invalidate(#label, #provider, __cache_key).await
+            },
+        )
+    });
     let registration = registration(plan);
+    let cached = quote! {
+        static __CACHE_SITE: ::cache_runtime::__private::CallSite =
+            ::cache_runtime::__private::CallSite::new(#label, #provider);
+        #registration
+        let __cache_key: ::std::string::String = #key;
+        #ttl
+        #call #args #dot_await
+    };
+    // `#[async_trait]` made the method return a boxed future: the cached call is that future.
+    let cached = if func.async_trait { quote!(::std::boxed::Box::pin(async move { #cached })) } else { cached };
     quote! {
         #(#attrs)*
         #vis #sig {
-            static __CACHE_SITE: ::cache_runtime::__private::CallSite =
-                ::cache_runtime::__private::CallSite::new(#label, #provider);
-            #registration
-            let __cache_key: ::std::string::String = #key;
-            #ttl
-            #call #args #dot_await
+            #cached
         }
 
         #helper
@@ -107,14 +116,20 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
 /// (no "cannot find function `<name>_invalidate`"; thiserror's `fallback.rs`). It is never run:
 /// the crate does not compile, and its body does not build the key, whose placeholders may be the
 /// very error.
+///
+/// An `#[async_trait]` on the method is left out, the macro's error says where it goes: kept, it
+/// would report its own error about the function. Without companions (in a trait impl) there is
+/// no helper to declare.
 fn fallback(errors: syn::Error, plan: &Plan, func: &Function) -> TokenStream {
     let errors = errors.to_compile_error();
     let original = func.original();
-    let helper = helper(plan, func, quote!(::core::unreachable!("`#[cached]` reported an error")));
+    let helper = plan.companions.then(|| {
+        let helper = helper(plan, func, quote!(::core::unreachable!("`#[cached]` reported an error")));
+        quote!(#[allow(unused_variables)] #helper)
+    });
     quote! {
         #errors
         #original
-        #[allow(unused_variables)]
         #helper
     }
 }

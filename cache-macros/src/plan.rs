@@ -35,6 +35,9 @@ pub struct Plan {
     /// The `key` template as written, for the function's registration; `None`: the default key.
     pub template: Option<String>,
     pub helper: Helper,
+    /// Whether `<name>_invalidate` is generated beside the function: not with `companions =
+    /// false`, nor in a method that `#[async_trait]` rewrote (a trait impl cannot hold it).
+    pub companions: bool,
 }
 
 /// How the return type is cached.
@@ -78,6 +81,7 @@ impl Plan {
         let named = func.params.iter().filter_map(|param| Some((param.name.as_ref()?, &param.ty)));
 
         let template = options.key.as_ref().map(|given| given.value.literal.value());
+        let companions = options.companions.as_ref().is_none_or(|given| given.value) && !func.async_trait;
         let (key, helper_receiver, params) = match options.key {
             None => {
                 let params: Vec<KeyParam> =
@@ -112,6 +116,7 @@ impl Plan {
             key,
             template,
             helper: Helper { name: func.helper_name(), receiver: helper_receiver, params, generics },
+            companions,
         }
     }
 }

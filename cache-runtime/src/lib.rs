@@ -57,12 +57,37 @@ mod value;
 /// | `key` | template with `{param}`, `{param.field}`, `{self.field}` placeholders | the function's path (module, `Self` type and type arguments included), then `:{param}` for every parameter; a method with a receiver must give one | the cache key |
 /// | `provider` | string | `"default"` | the registered provider that stores the entries |
 /// | `cache_none` | bool | `false` | for `Option` returns, also cache `None` |
+/// | `companions` | bool | `true` | `false`: no `<name>_invalidate` beside the function; required in a trait impl, which holds only the trait's methods |
 ///
 /// `Result<T, E>` stores `Ok` only, `Option<T>` stores `Some` only (and `None` with
 /// `cache_none = true`), anything else is stored whole. The return type is read as written: a
 /// path ending in `Result` or `Option`; an alias under another name is stored whole, errors
 /// included. Placeholder values are escaped so that keys are injective (see [`key`]). Beside the
 /// function, `<name>_invalidate` takes the parameters the key names and removes their entry.
+///
+/// In `impl Trait for Type` (native `async fn`, or under `#[async_trait]` on the impl block),
+/// write `companions = false` and remove entries with [`delete`] and the key, each value escaped
+/// with [`key::escape`]:
+///
+/// ```
+/// use cache_runtime::cached;
+///
+/// trait Orders {
+///     async fn total(&self, id: u64) -> Option<u64>;
+/// }
+///
+/// struct Db;
+///
+/// impl Orders for Db {
+///     #[cached(key = "total:{id}", companions = false)]
+///     async fn total(&self, id: u64) -> Option<u64> { Some(id * 100) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cache_runtime::CacheError> {
+/// assert_eq!(Db.total(2).await, Some(200));
+/// assert!(cache_runtime::delete("total:2").await?);
+/// # Ok(()) }
+/// ```
 ///
 /// Concurrent misses of one key run the body once; a failing cache never fails the call. Every
 /// cached function, called or not, is listed by [`functions`], and [`check`] reports those whose
