@@ -263,7 +263,8 @@ pub fn register<P: CacheProvider>(name: &str, provider: P) {
 ///
 /// Inside the scope every function shares `provider`, so functions meant for different stores
 /// share its keyspace: give them key templates that do not meet (the default keys never do).
-/// Logs and metrics keep the provider name each call asked for.
+/// Logs and metrics keep the provider name each call asked for. [`check`](crate::check) reads the
+/// global registry, scope or not.
 ///
 /// ```
 /// use std::time::Duration;
