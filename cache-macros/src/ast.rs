@@ -29,6 +29,10 @@ pub struct Function {
     pub output: Type,
     /// What the return type says about what is stored.
     pub shape: Shape,
+    /// `#[async_trait]` on the impl block rewrote this method before `#[cached]` saw it: an
+    /// `fn` that returns `Pin<Box<dyn Future<Output = T> + .. + 'async_trait>>`. Then `output`
+    /// and `shape` are those of `T`, the return type the method was written with.
+    pub async_trait: bool,
 }
 
 /// A parameter other than the receiver.
@@ -75,11 +79,19 @@ impl Function {
         format_ident!("{}_invalidate", self.sig.ident)
     }
 
-    /// The function as it was written.
+    /// The function as it was written, less an `#[async_trait]` on it (see [`is_async_trait`]).
     pub fn original(&self) -> TokenStream {
         let Function { attrs, vis, sig, body, .. } = self;
+        let attrs = attrs.iter().filter(|attr| !is_async_trait(attr));
         quote::quote!(#(#attrs)* #vis #sig #body)
     }
+}
+
+/// `#[async_trait]` under any path (`#[async_trait::async_trait]`). On a method it is an error
+/// of ours that says where it goes; the fallback leaves it out, so that it does not report an
+/// error of its own about the same thing.
+pub fn is_async_trait(attr: &Attribute) -> bool {
+    attr.path().segments.last().is_some_and(|segment| segment.ident == "async_trait")
 }
 
 impl Parse for Function {
@@ -110,12 +122,49 @@ impl Parse for Function {
                 }
             }
         }
-        let output: Type = match &sig.output {
+        let mut output: Type = match &sig.output {
             ReturnType::Default => syn::parse_quote!(()),
             ReturnType::Type(_, ty) => (**ty).clone(),
         };
+        let async_trait = match async_trait_output(&sig, &output) {
+            Some(written) => {
+                output = written;
+                true
+            }
+            None => false,
+        };
         let shape = shape(&output);
-        Ok(Function { attrs, vis, sig, body, receiver, params, output, shape })
+        Ok(Function { attrs, vis, sig, body, receiver, params, output, shape, async_trait })
+    }
+}
+
+/// The `T` of `Pin<Box<dyn Future<Output = T> + ..>>` in a signature that `#[async_trait]`
+/// rewrote: not `async`, with its `'async_trait` lifetime among the generics.
+fn async_trait_output(sig: &Signature, output: &Type) -> Option<Type> {
+    if sig.asyncness.is_some() || !sig.generics.lifetimes().any(|lt| lt.lifetime.ident == "async_trait") {
+        return None;
+    }
+    let boxed = only_argument(output, "Pin")?;
+    let Type::TraitObject(object) = only_argument(boxed, "Box")? else { return None };
+    object.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else { return None };
+        let future = bound.path.segments.last().filter(|segment| segment.ident == "Future")?;
+        let PathArguments::AngleBracketed(args) = &future.arguments else { return None };
+        args.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(assoc.ty.clone()),
+            _ => None,
+        })
+    })
+}
+
+/// `T` in `Wrapper<T>` (any path ending in `Wrapper`).
+fn only_argument<'a>(ty: &'a Type, wrapper: &str) -> Option<&'a Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last().filter(|segment| segment.ident == wrapper)?;
+    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    match args.args.first()? {
+        GenericArgument::Type(ty) => Some(ty),
+        _ => None,
     }
 }
 
@@ -208,6 +257,27 @@ mod tests {
         assert_eq!(names, [Some("id".to_string()), None]);
         assert!(matches!(func.shape, Shape::Result(_)));
         assert_eq!(func.body.stream().to_string(), quote!(let = ;).to_string());
+    }
+
+    #[test]
+    fn a_method_that_async_trait_rewrote_is_read_with_the_return_type_it_was_written_with() {
+        let func = Function::parse(quote! {
+            fn get<'life0, 'async_trait>(&'life0 self, id: u64)
+                -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = Result<User, E>> + ::core::marker::Send + 'async_trait>>
+            where 'life0: 'async_trait, Self: 'async_trait
+            { Box::pin(async move { let __self = self; Ok(User) }) }
+        })
+        .unwrap_or_else(|_| panic!("an fn with a body"));
+        assert!(func.async_trait);
+        assert_eq!(quote::ToTokens::to_token_stream(&func.output).to_string(), quote!(Result<User, E>).to_string());
+        assert!(matches!(func.shape, Shape::Result(_)));
+
+        // The same return type written by hand, without async_trait's lifetime, is not taken for it.
+        let by_hand = Function::parse(quote! {
+            fn get(&self) -> Pin<Box<dyn Future<Output = u8> + Send + '_>> { Box::pin(async { 1 }) }
+        })
+        .unwrap_or_else(|_| panic!("an fn with a body"));
+        assert!(!by_hand.async_trait);
     }
 
     #[test]

@@ -60,10 +60,12 @@ pub struct Options {
     pub key: Option<Given<Template>>,
     pub provider: Option<Given<LitStr>>,
     pub cache_none: Option<Given<bool>>,
+    /// `companions = false`: no `<fn>_invalidate` beside the function, as in a trait impl.
+    pub companions: Option<Given<bool>>,
 }
 
-const KNOWN: [&str; 4] = ["ttl", "key", "provider", "cache_none"];
-const KNOWN_LIST: &str = "`ttl`, `key`, `provider` and `cache_none`";
+const KNOWN: [&str; 5] = ["ttl", "key", "provider", "cache_none", "companions"];
+const KNOWN_LIST: &str = "`ttl`, `key`, `provider`, `cache_none` and `companions`";
 
 /// One `name = value` as written, before its value is checked.
 struct RawOption {
@@ -87,6 +89,7 @@ impl Options {
         let mut key = Once::new("key");
         let mut provider = Once::new("provider");
         let mut cache_none = Once::new("cache_none");
+        let mut companions = Once::new("companions");
         for option in parse_list(args) {
             let option = match option {
                 Ok(option) => option,
@@ -110,14 +113,12 @@ impl Options {
                     provider.set(cx, &option, parsed);
                 }
                 "cache_none" => {
-                    let parsed = match value {
-                        Expr::Lit(ExprLit { lit: Lit::Bool(LitBool { value: flag, .. }), .. }) => Some(*flag),
-                        other => {
-                            cx.error_at(other, "`cache_none` takes `true` or `false`");
-                            None
-                        }
-                    };
+                    let parsed = flag(cx, value, "cache_none");
                     cache_none.set(cx, &option, parsed);
+                }
+                "companions" => {
+                    let parsed = flag(cx, value, "companions");
+                    companions.set(cx, &option, parsed);
                 }
                 unknown => {
                     let hint = suggest(unknown).map(|known| format!("did you mean `{known}`? ")).unwrap_or_default();
@@ -133,7 +134,23 @@ impl Options {
             let value = Template::parse(cx, value);
             Given { name, tokens, value }
         });
-        Options { ttl: ttl.get(), key, provider: provider.get(), cache_none: cache_none.get() }
+        Options {
+            ttl: ttl.get(),
+            key,
+            provider: provider.get(),
+            cache_none: cache_none.get(),
+            companions: companions.get(),
+        }
+    }
+}
+
+fn flag(cx: &mut Ctxt, value: &Expr, option: &str) -> Option<bool> {
+    match value {
+        Expr::Lit(ExprLit { lit: Lit::Bool(LitBool { value: flag, .. }), .. }) => Some(*flag),
+        other => {
+            cx.error_at(other, format!("`{option}` takes `true` or `false`"));
+            None
+        }
     }
 }
 
@@ -173,6 +190,7 @@ fn parse_option(input: ParseStream) -> syn::Result<RawOption> {
             "key" => "`key = \"user:{id}\"`",
             "provider" => "`provider = \"sessions\"`",
             "cache_none" => "`cache_none = true`",
+            "companions" => "`companions = false`",
             _ => "`name = value`",
         };
         return Err(syn::Error::new(name.span(), format!("`{name}` needs a value: write {example}")));
@@ -399,7 +417,7 @@ mod tests {
                 "`key` takes a string literal, a template such as \"user:{id}\"",
                 "`ttl` must be at least 1 second; to not cache, remove `#[cached]`",
                 "`provider` names a registered provider; to use the default one, remove `provider`",
-                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `provider` and `cache_none`",
+                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `provider`, `cache_none` and `companions`",
                 "expected `,` between options",
                 "duplicate option `key`: give it once",
             ]

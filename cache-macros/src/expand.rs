@@ -58,6 +58,8 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
         ::cache_runtime::__private::call::<::cache_runtime::__private::#mode, #ret_ty_at_value, _>
     };
 
+    // After `#[async_trait]` the body is a boxed future of the value.
+    let body_value = if func.async_trait { quote!((#body).await) } else { body.to_token_stream() };
     let args = quote! {
         &__CACHE_SITE, __cache_key, __cache_ttl, async move {
             // Fixes the block's type so that `?` and `return` in the body infer as in the
@@ -68,7 +70,7 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
             }
             // A body that ends in `return x;` diverges here: that is the user's style, not a bug.
             #[allow(clippy::diverging_sub_expression)]
-            let __cache_ret: #ret_ty = #body;
+            let __cache_ret: #ret_ty = #body_value;
             #[allow(unreachable_code)]
             __cache_ret
         }
@@ -77,23 +79,32 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
     args.set_span(value_span);
     let args = TokenTree::Group(args);
     let dot_await = quote_spanned!(value_span=> .await);
-    let helper_key = key_expr(plan, &plan.helper.name.to_string());
-    let helper = helper(
-        plan,
-        func,
-        quote! {
-            let __cache_key: ::std::string::String = #helper_key.finish();
-            ::cache_runtime::__private::invalidate(#label, #provider, __cache_key).await
-        },
-    );
+    let helper = plan.companions.then(|| {
+        let helper_key = key_expr(plan, &plan.helper.name.to_string());
+        helper(
+            plan,
+            func,
+            quote! {
+                let __cache_key: ::std::string::String = #helper_key.finish();
+                ::cache_runtime::__private::invalidate(#label, #provider, __cache_key).await
+            },
+        )
+    });
+    let registration = registration(plan);
+    let cached = quote! {
+        static __CACHE_SITE: ::cache_runtime::__private::CallSite =
+            ::cache_runtime::__private::CallSite::new(#label, #provider);
+        #registration
+        let __cache_key: ::cache_runtime::__private::KeyBuilder = #key;
+        #ttl
+        #call #args #dot_await
+    };
+    // `#[async_trait]` made the method return a boxed future: the cached call is that future.
+    let cached = if func.async_trait { quote!(::std::boxed::Box::pin(async move { #cached })) } else { cached };
     quote! {
         #(#attrs)*
         #vis #sig {
-            static __CACHE_SITE: ::cache_runtime::__private::CallSite =
-                ::cache_runtime::__private::CallSite::new(#label, #provider);
-            let __cache_key: ::cache_runtime::__private::KeyBuilder = #key;
-            #ttl
-            #call #args #dot_await
+            #cached
         }
 
         #helper
@@ -105,14 +116,20 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
 /// (no "cannot find function `<name>_invalidate`"; thiserror's `fallback.rs`). It is never run:
 /// the crate does not compile, and its body does not build the key, whose placeholders may be the
 /// very error.
+///
+/// An `#[async_trait]` on the method is left out, the macro's error says where it goes: kept, it
+/// would report its own error about the function. Without companions (in a trait impl) there is
+/// no helper to declare.
 fn fallback(errors: syn::Error, plan: &Plan, func: &Function) -> TokenStream {
     let errors = errors.to_compile_error();
     let original = func.original();
-    let helper = helper(plan, func, quote!(::core::unreachable!("`#[cached]` reported an error")));
+    let helper = plan.companions.then(|| {
+        let helper = helper(plan, func, quote!(::core::unreachable!("`#[cached]` reported an error")));
+        quote!(#[allow(unused_variables)] #helper)
+    });
     quote! {
         #errors
         #original
-        #[allow(unused_variables)]
         #helper
     }
 }
@@ -138,6 +155,81 @@ fn helper(plan: &Plan, func: &Function, body: TokenStream) -> TokenStream {
             #body
         }
     }
+}
+
+/// The function's entry in `cache_runtime::functions()`. It sits in the body, a static item that
+/// is linked with the function whether or not the function runs, outside any generic context
+/// (items in a body do not see the function's generics), and in a method too, where nothing but
+/// associated items may stand beside the function.
+fn registration(plan: &Plan) -> TokenStream {
+    let label = label(plan);
+    let provider = &plan.provider;
+    let key = match &plan.template {
+        Some(template) => quote!(::core::option::Option::Some(#template)),
+        None => quote!(::core::option::Option::None),
+    };
+    let ttl = match &plan.ttl {
+        Some(Given { value: Ttl::Expr(expr), .. }) => {
+            let text = compact(expr.to_token_stream()).trim().to_string();
+            quote!(::cache_runtime::FunctionTtl::PerCall(#text))
+        }
+        Some(Given { value: Ttl::Fixed(ms), .. }) => fixed_ttl(*ms),
+        None => fixed_ttl(DEFAULT_TTL_MS),
+    };
+    quote! {
+        ::cache_runtime::__private::inventory::submit! {
+            ::cache_runtime::__private::cached_function(#label, #key, #provider, #ttl)
+        }
+    }
+}
+
+fn fixed_ttl(ms: u64) -> TokenStream {
+    quote!(::cache_runtime::FunctionTtl::Fixed(::cache_runtime::__private::Duration::from_millis(#ms)))
+}
+
+/// Tokens as a person writes them: `settings::ttl(a, b)` rather than `settings :: ttl (a , b)`.
+/// A space stays between two words, after `,` and `;`, and around an operator that stands alone.
+fn compact(tokens: TokenStream) -> String {
+    let mut out = String::new();
+    let mut word_before = false;
+    for token in tokens {
+        let word = matches!(token, TokenTree::Ident(_) | TokenTree::Literal(_));
+        match &token {
+            TokenTree::Group(group) => {
+                let (open, close) = match group.delimiter() {
+                    Delimiter::Parenthesis => ("(", ")"),
+                    Delimiter::Bracket => ("[", "]"),
+                    Delimiter::Brace => (" { ", " }"),
+                    Delimiter::None => ("", ""),
+                };
+                out.push_str(open);
+                out.push_str(&compact(group.stream()));
+                out.push_str(close);
+            }
+            TokenTree::Punct(punct) => {
+                let c = punct.as_char();
+                let alone = punct.spacing() == proc_macro2::Spacing::Alone;
+                let operator = alone
+                    && "=+-*/%<>|^".contains(c)
+                    && out.ends_with(|e: char| e.is_alphanumeric() || ")]_".contains(e));
+                if operator {
+                    out.push(' ');
+                }
+                out.push(c);
+                if (alone && ",;".contains(c)) || operator {
+                    out.push(' ');
+                }
+            }
+            _ => {
+                if word && word_before {
+                    out.push(' ');
+                }
+                out.push_str(&token.to_string());
+            }
+        }
+        word_before = word;
+    }
+    out
 }
 
 /// The function's name in logs and metrics: its module path and name. (The default key names the
@@ -331,6 +423,43 @@ mod tests {
         assert!(text.contains("compile_error"), "{text}");
         assert!(text.contains("asyncfncount(n:u8)->u8{n+}"), "{text}");
         assert!(text.contains("asyncfncount_invalidate(n:u8)->bool"), "{text}");
+    }
+
+    #[test]
+    fn the_function_registers_itself_in_its_body() {
+        let text = compact(cached(
+            quote!(ttl = "5m", key = "user:{id}", provider = "users"),
+            quote!(
+                async fn user(id: u64) -> u64 {
+                    id
+                }
+            ),
+        ));
+        let body = text.find("asyncfnuser(id:u64)->u64{").expect("the function");
+        let registration = text.find("::cache_runtime::__private::inventory::submit!").expect("a registration");
+        let helper = text.find("asyncfnuser_invalidate").expect("the helper");
+        assert!(body < registration && registration < helper, "{text}");
+        assert!(text.contains(
+            "cached_function(::core::concat!(::core::module_path!(),\"::\",\"user\"),::core::option::Option::Some(\"user:{id}\"),\"users\",::cache_runtime::FunctionTtl::Fixed(::cache_runtime::__private::Duration::from_millis(300000u64)))"
+        ), "{text}");
+    }
+
+    #[test]
+    fn a_ttl_expression_is_registered_as_written() {
+        assert_eq!(super::compact(quote!(settings::cache_ttl())), "settings::cache_ttl()");
+        assert_eq!(super::compact(quote!(Duration::from_secs(n * 2 + base))), "Duration::from_secs(n * 2 + base)");
+        assert_eq!(super::compact(quote!(pick(a, -1, &[b]))), "pick(a, -1, &[b])");
+        assert_eq!(super::compact(quote!(x as u64)), "x as u64");
+        let text = cached(
+            quote!(ttl = settings::cache_ttl()),
+            quote!(
+                async fn f() -> u8 {
+                    1
+                }
+            ),
+        )
+        .to_string();
+        assert!(text.contains("FunctionTtl :: PerCall (\"settings::cache_ttl()\")"), "{text}");
     }
 
     #[test]

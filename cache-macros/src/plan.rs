@@ -32,7 +32,12 @@ pub struct Plan {
     /// The return type as written (`()` when there is none).
     pub ret_ty: Type,
     pub key: Key,
+    /// The `key` template as written, for the function's registration; `None`: the default key.
+    pub template: Option<String>,
     pub helper: Helper,
+    /// Whether `<name>_invalidate` is generated beside the function: not with `companions =
+    /// false`, nor in a method that `#[async_trait]` rewrote (a trait impl cannot hold it).
+    pub companions: bool,
 }
 
 /// How the return type is cached.
@@ -75,6 +80,8 @@ impl Plan {
         let (mode, value_ty) = stored(func, cache_none);
         let named = func.params.iter().filter_map(|param| Some((param.name.as_ref()?, &param.ty)));
 
+        let template = options.key.as_ref().map(|given| given.value.literal.value());
+        let companions = options.companions.as_ref().is_none_or(|given| given.value) && !func.async_trait;
         let (key, helper_receiver, params) = match options.key {
             None => {
                 let params: Vec<KeyParam> =
@@ -107,7 +114,9 @@ impl Plan {
             value_ty,
             ret_ty: func.output.clone(),
             key,
+            template,
             helper: Helper { name: func.helper_name(), receiver: helper_receiver, params, generics },
+            companions,
         }
     }
 }

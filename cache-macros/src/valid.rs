@@ -3,14 +3,22 @@
 
 use syn::Ident;
 
-use crate::ast::{Function, Shape};
+use crate::ast::{is_async_trait, Function, Shape};
 use crate::attr::Options;
 use crate::ctxt::Ctxt;
 use crate::key::{self, Placeholder, Segment, Template};
 use crate::plan;
 
 pub fn check(cx: &mut Ctxt, options: &Options, func: &Function) {
-    if func.sig.asyncness.is_none() {
+    if let Some(attr) = func.attrs.iter().find(|attr| is_async_trait(attr)) {
+        cx.error_at(
+            attr,
+            "`#[async_trait]` goes on the trait and on the `impl` block, not on a method: move it to the `impl` \
+             block, and add `companions = false` to `#[cached]`",
+        );
+    } else if func.async_trait {
+        companions_in_trait_impl(cx, options, func);
+    } else if func.sig.asyncness.is_none() {
         cx.error_at(func.sig.fn_token, "`#[cached]` works on `async fn` only: make this function async");
     }
     match &options.key {
@@ -37,6 +45,26 @@ pub fn check(cx: &mut Ctxt, options: &Options, func: &Function) {
             "a cached function returns a named type: the value is stored, cloned and decoded, which an `impl Trait` \
              type cannot be; write the type out",
         );
+    }
+}
+
+/// A method that `#[async_trait]` rewrote is in a trait impl, which holds only the trait's methods:
+/// `<fn>_invalidate` cannot stand beside it, and the user says so with `companions = false` (as
+/// with a native `async fn` in a trait impl, which the macro cannot tell from an inherent one).
+fn companions_in_trait_impl(cx: &mut Ctxt, options: &Options, func: &Function) {
+    if options.companions.as_ref().is_some_and(|given| !given.value) {
+        return;
+    }
+    let message = format!(
+        "`{name}` is in a trait impl (`#[async_trait]` rewrote it), which can hold only the trait's methods, so \
+         `#[cached]` cannot generate `{helper}` beside it: add `companions = false` to `#[cached]`, and remove \
+         entries with `cache_runtime::delete` and the key",
+        name = func.sig.ident,
+        helper = func.helper_name(),
+    );
+    match &options.companions {
+        Some(given) => cx.error_at(&given.tokens, message),
+        None => cx.error_at(&func.sig.ident, message),
     }
 }
 

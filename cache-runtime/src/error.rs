@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::functions::CachedFunction;
+
 /// What went wrong in a cache operation.
 ///
 /// The macro never returns it: a cached function whose cache fails runs its body and returns that
@@ -83,6 +85,23 @@ pub enum CacheError {
         /// The name asked for.
         name: String,
     },
+    /// [`check`](crate::check) found `#[cached]` functions whose named provider is not
+    /// registered.
+    ///
+    /// ```
+    /// #[cache_runtime::cached(provider = "sesions", key = "session:{id}")]
+    /// async fn session(id: u64) -> u64 { id }
+    ///
+    /// let Err(cache_runtime::CacheError::MissingProviders { functions }) = cache_runtime::check() else {
+    ///     panic!("\"sesions\" is not registered");
+    /// };
+    /// assert_eq!(functions[0].provider(), "sesions");
+    /// ```
+    #[error("{}", crate::functions::missing_providers(functions))]
+    MissingProviders {
+        /// Each function whose provider is missing, sorted by name.
+        functions: Vec<&'static CachedFunction>,
+    },
     /// A configuration value (a URL, an environment variable) is invalid.
     #[error("invalid cache configuration: {message}")]
     Config {
@@ -136,6 +155,7 @@ impl CacheError {
             CacheError::ForeignEntry { .. } => "foreign_entry",
             CacheError::BadPattern { .. } => "bad_pattern",
             CacheError::UnknownProvider { .. } => "unknown_provider",
+            CacheError::MissingProviders { .. } => "missing_providers",
             CacheError::Config { .. } => "config",
             CacheError::Provider { .. } => "provider",
         }

@@ -49,7 +49,7 @@ impl Cache {
         }
     }
 
-    /// The registered name of the provider (`"default"` for the default one).
+    /// The name the provider was asked for by (`"default"` for the default one).
     pub fn name(&self) -> &str {
         &self.slot.name
     }
@@ -138,7 +138,8 @@ pub fn cache() -> Cache {
     Cache { slot: registry::default_slot() }
 }
 
-/// The provider registered as `name`, or [`CacheError::UnknownProvider`].
+/// The provider registered as `name`, or [`CacheError::UnknownProvider`]. Inside
+/// [`with_provider`](crate::with_provider) it is that scope's provider, whatever the name.
 ///
 /// ```
 /// assert!(cache_runtime::named("nowhere").is_err());

@@ -35,6 +35,7 @@ mod env;
 mod error;
 mod flight;
 mod function_path;
+mod functions;
 mod handle;
 pub mod key;
 mod key_builder;
@@ -56,6 +57,7 @@ mod value;
 /// | `key` | template with `{param}`, `{param.field}`, `{self.field}` placeholders | the function's path (module, `Self` type and type arguments included), then `:{param}` for every parameter; a method with a receiver must give one | the cache key |
 /// | `provider` | string | `"default"` | the registered provider that stores the entries |
 /// | `cache_none` | bool | `false` | for `Option` returns, also cache `None` |
+/// | `companions` | bool | `true` | `false`: no `<name>_invalidate` beside the function; required in a trait impl, which holds only the trait's methods |
 ///
 /// `Result<T, E>` stores `Ok` only, `Option<T>` stores `Some` only (and `None` with
 /// `cache_none = true`), anything else is stored whole. The return type is read as written: a
@@ -63,7 +65,33 @@ mod value;
 /// included. Placeholder values are escaped so that keys are injective (see [`key`]). Beside the
 /// function, `<name>_invalidate` takes the parameters the key names and removes their entry.
 ///
-/// Concurrent misses of one key run the body once; a failing cache never fails the call.
+/// In `impl Trait for Type` (native `async fn`, or under `#[async_trait]` on the impl block),
+/// write `companions = false` and remove entries with [`delete`] and the key, each value escaped
+/// with [`key::escape`]:
+///
+/// ```
+/// use cache_runtime::cached;
+///
+/// trait Orders {
+///     async fn total(&self, id: u64) -> Option<u64>;
+/// }
+///
+/// struct Db;
+///
+/// impl Orders for Db {
+///     #[cached(key = "total:{id}", companions = false)]
+///     async fn total(&self, id: u64) -> Option<u64> { Some(id * 100) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cache_runtime::CacheError> {
+/// assert_eq!(Db.total(2).await, Some(200));
+/// assert!(cache_runtime::delete("total:2").await?);
+/// # Ok(()) }
+/// ```
+///
+/// Concurrent misses of one key run the body once; a failing cache never fails the call. Every
+/// cached function, called or not, is listed by [`functions`], and [`check`] reports those whose
+/// `provider` is not registered.
 ///
 /// ```
 /// use std::time::Duration;
@@ -94,6 +122,7 @@ mod value;
 pub use cache_macros::cached;
 pub use env::{init_from_env, PREFIX_VARIABLE, URL_VARIABLES};
 pub use error::CacheError;
+pub use functions::{check, functions, CachedFunction, FunctionTtl};
 pub use handle::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
 pub use memory::{MemoryProvider, MemoryProviderBuilder};
 pub use provider::{CacheProvider, ProviderFuture};
@@ -108,8 +137,10 @@ pub use value::{CacheValue, CachedValue};
 pub mod __private {
     pub use crate::call::{call, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
     pub use crate::function_path::function_path;
+    pub use crate::functions::cached_function;
     pub use crate::key_builder::KeyBuilder;
     pub use core::time::Duration;
+    pub use inventory;
 }
 
 /// The README's examples, compiled and run as doctests.

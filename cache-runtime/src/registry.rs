@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -102,8 +102,13 @@ impl Slot {
 
     /// The same provider under the same name, behind a new `Arc`.
     fn copy(&self) -> Arc<Slot> {
+        self.renamed(&self.name)
+    }
+
+    /// The same provider (the same store, for single-flight and invalidations) under `name`.
+    fn renamed(&self, name: &str) -> Arc<Slot> {
         Arc::new(Slot {
-            name: Arc::clone(&self.name),
+            name: Arc::from(name),
             provider: Arc::clone(&self.provider),
             backend: self.backend.clone(),
             store: self.store,
@@ -124,7 +129,28 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
 });
 
 tokio::task_local! {
-    static OVERRIDE: Arc<Slot>;
+    static OVERRIDE: Arc<Override>;
+}
+
+/// What [`with_provider`] puts in place of every registered provider for one future.
+struct Override {
+    /// The provider, under the name `"default"`.
+    default: Arc<Slot>,
+    /// The same provider under each other name asked for in the scope, so that logs and metrics
+    /// still name the provider the function asked for. Only calls inside a scope lock it.
+    named: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+impl Override {
+    fn slot(&self, name: &str) -> Arc<Slot> {
+        if name == DEFAULT {
+            return Arc::clone(&self.default);
+        }
+        // A panic while the lock was held cannot leave the map half-written: take it as it is.
+        let mut named = self.named.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let slot = named.entry(name.to_owned()).or_insert_with(|| self.default.renamed(name));
+        Arc::clone(slot)
+    }
 }
 
 /// Bumped each time a provider is set or registered, so that threads refresh their copies.
@@ -164,6 +190,12 @@ fn registered(name: &str) -> Option<Arc<Slot>> {
         })
         // While the thread shuts down its locals are gone: read the registry itself.
         .unwrap_or_else(|_| REGISTRY.named.load().get(name).cloned())
+}
+
+/// Whether a provider is registered as `name` (not the default), whatever the current task's
+/// [`with_provider`] scope.
+pub(crate) fn is_registered(name: &str) -> bool {
+    REGISTRY.named.load().contains_key(name)
 }
 
 /// Makes `provider` the default: every call that names no provider uses it from now on.
@@ -222,36 +254,60 @@ pub fn register<P: CacheProvider>(name: &str, provider: P) {
     GENERATION.fetch_add(1, Ordering::Release);
 }
 
-/// Runs `future` with `provider` in place of the default provider: the macro's calls, the
-/// cache-aside calls and [`stats`] within it use `provider`. Other tasks are not affected, and
-/// neither are tasks that `future` spawns. Tests use it to get a fresh cache each.
+/// Runs `future` with `provider` in place of every provider, the default one and every named one:
+/// within it, the macro's calls (`#[cached(provider = "sessions")]` included), the generated
+/// `<fn>_invalidate` helpers, the cache-aside calls, [`cache`](crate::cache),
+/// [`named`](crate::named) (for any name, registered or not) and [`stats`] all use `provider`, and
+/// no registered store is read or written. Other tasks are not affected, and neither are tasks
+/// that `future` spawns. Tests use it to get a fresh cache each, which no other test sees.
+///
+/// Inside the scope every function shares `provider`, so functions meant for different stores
+/// share its keyspace: give them key templates that do not meet (the default keys never do).
+/// Logs and metrics keep the provider name each call asked for. [`check`](crate::check) reads the
+/// global registry, scope or not.
 ///
 /// ```
-/// use cache_runtime::MemoryProvider;
+/// use std::time::Duration;
+/// use cache_runtime::{cached, MemoryProvider};
 ///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// #[cached(provider = "sessions", key = "session:{id}")]
+/// async fn session(id: u64) -> u64 { id }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cache_runtime::CacheError> {
+/// let sessions = MemoryProvider::new();
+/// cache_runtime::register("sessions", sessions.clone());
+///
 /// let isolated = MemoryProvider::new();
 /// cache_runtime::with_provider(isolated.clone(), async {
-///     cache_runtime::set("k", &1u8, std::time::Duration::from_secs(5)).await.unwrap();
+///     session(7).await;                                        // stored in `isolated`
+///     cache_runtime::set("k", &1u8, Duration::from_secs(5)).await?;
+///     assert!(cache_runtime::named("sessions")?.exists("session:7").await?);
+///     Ok::<_, cache_runtime::CacheError>(())
 /// })
-/// .await;
-/// assert_eq!(isolated.stats().sets, 1);
-/// # }
+/// .await?;
+/// assert_eq!(isolated.stats().sets, 2);
+/// assert_eq!(sessions.stats().sets, 0, "the registered store was never touched");
+/// # Ok(()) }
 /// ```
 pub async fn with_provider<P: CacheProvider, F: Future>(provider: P, future: F) -> F::Output {
-    OVERRIDE.scope(Slot::new(DEFAULT, provider), future).await
+    let scope = Override { default: Slot::new(DEFAULT, provider), named: Mutex::default() };
+    OVERRIDE.scope(Arc::new(scope), future).await
 }
 
-/// The slot that serves `name` for the current task, if any.
+/// The slot that serves `name` for the current task: inside [`with_provider`], its provider
+/// whatever the name; else the registered one, if any.
 pub(crate) fn slot(name: &str) -> Result<Arc<Slot>, CacheError> {
+    if let Ok(slot) = OVERRIDE.try_with(|scope| scope.slot(name)) {
+        return Ok(slot);
+    }
     if name == DEFAULT {
-        return Ok(default_slot());
+        return Ok(local_default());
     }
     registered(name).ok_or_else(|| CacheError::UnknownProvider { name: name.to_owned() })
 }
 
 pub(crate) fn default_slot() -> Arc<Slot> {
-    OVERRIDE.try_with(Arc::clone).unwrap_or_else(|_| local_default())
+    OVERRIDE.try_with(|scope| Arc::clone(&scope.default)).unwrap_or_else(|_| local_default())
 }
 
 /// This thread's copy of the registered default (the registry's own while the thread shuts down).

@@ -439,3 +439,19 @@ pub mod rows {
         *version
     }
 }
+
+/// A `#[cached]` function in a library crate that nothing calls: the function registry test shows
+/// it is listed all the same, in every binary that links this crate.
+pub mod never_called {
+    /// Cached on a provider that the registry test never registers.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(cache_tests::never_called::archived(3).await, 3);
+    /// # }
+    /// ```
+    #[cache_runtime::cached(provider = "archive", key = "archived:{id}")]
+    pub async fn archived(id: u64) -> u64 {
+        id
+    }
+}
