@@ -476,7 +476,7 @@ mod tests {
         assert!(text.contains("function_path(::core::any::type_name_of_val(&__cache_marker),\"count\",\"count\",)"));
         assert!(text
             .contains("function_path(::core::any::type_name_of_val(&__cache_marker),\"count_invalidate\",\"count\",)"));
-        assert!(text.contains("__cache_key.literal(\":\");__cache_key.argument(&n);"), "{text}");
+        assert!(text.contains("__cache_key.literal(\":\");__cache_key.integer(n);"), "{text}");
         assert!(text.contains("asyncfncount_invalidate<T>(n:u8)->bool"), "{text}");
     }
 }
