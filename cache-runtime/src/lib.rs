@@ -108,7 +108,9 @@ pub use value::{CacheValue, CachedValue};
 pub mod __private {
     pub use crate::call::{call, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
     pub use crate::function_path::function_path;
-    pub use crate::key_builder::KeyBuilder;
+    pub use crate::key_builder::{
+        DebugKind, DebugTag, DefaultKeyArgument, DisplayKind, DisplayTag, KeyArg, KeyBuilder,
+    };
     pub use core::time::Duration;
 }
 
