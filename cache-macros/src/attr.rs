@@ -58,12 +58,14 @@ pub enum Ttl {
 pub struct Options {
     pub ttl: Option<Given<Ttl>>,
     pub key: Option<Given<Template>>,
+    /// `key_fn = path`: a function of the arguments gives the key's last part.
+    pub key_fn: Option<Given<syn::Path>>,
     pub provider: Option<Given<LitStr>>,
     pub cache_none: Option<Given<bool>>,
 }
 
-const KNOWN: [&str; 4] = ["ttl", "key", "provider", "cache_none"];
-const KNOWN_LIST: &str = "`ttl`, `key`, `provider` and `cache_none`";
+const KNOWN: [&str; 5] = ["ttl", "key", "key_fn", "provider", "cache_none"];
+const KNOWN_LIST: &str = "`ttl`, `key`, `key_fn`, `provider` and `cache_none`";
 
 /// One `name = value` as written, before its value is checked.
 struct RawOption {
@@ -85,6 +87,7 @@ impl Options {
     pub fn parse(cx: &mut Ctxt, args: TokenStream) -> Options {
         let mut ttl = Once::new("ttl");
         let mut key = Once::new("key");
+        let mut key_fn = Once::new("key_fn");
         let mut provider = Once::new("provider");
         let mut cache_none = Once::new("cache_none");
         for option in parse_list(args) {
@@ -104,6 +107,20 @@ impl Options {
                 "key" => {
                     let parsed = string(cx, value, "key", "a template such as \"user:{id}\"");
                     key.set(cx, &option, parsed);
+                }
+                "key_fn" => {
+                    let parsed = match value {
+                        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => Some(path.path.clone()),
+                        other => {
+                            cx.error_at(
+                                other,
+                                "`key_fn` takes the path of a function, such as `key_fn = user_key`, which is called \
+                                 with references to the arguments",
+                            );
+                            None
+                        }
+                    };
+                    key_fn.set(cx, &option, parsed);
                 }
                 "provider" => {
                     let parsed = parse_provider(cx, value);
@@ -133,7 +150,7 @@ impl Options {
             let value = Template::parse(cx, value);
             Given { name, tokens, value }
         });
-        Options { ttl: ttl.get(), key, provider: provider.get(), cache_none: cache_none.get() }
+        Options { ttl: ttl.get(), key, key_fn: key_fn.get(), provider: provider.get(), cache_none: cache_none.get() }
     }
 }
 
@@ -171,6 +188,7 @@ fn parse_option(input: ParseStream) -> syn::Result<RawOption> {
         let example = match name.to_string().as_str() {
             "ttl" => "`ttl = 300`",
             "key" => "`key = \"user:{id}\"`",
+            "key_fn" => "`key_fn = user_key`",
             "provider" => "`provider = \"sessions\"`",
             "cache_none" => "`cache_none = true`",
             _ => "`name = value`",
@@ -399,7 +417,7 @@ mod tests {
                 "`key` takes a string literal, a template such as \"user:{id}\"",
                 "`ttl` must be at least 1 second; to not cache, remove `#[cached]`",
                 "`provider` names a registered provider; to use the default one, remove `provider`",
-                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `provider` and `cache_none`",
+                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `key_fn`, `provider` and `cache_none`",
                 "expected `,` between options",
                 "duplicate option `key`: give it once",
             ]
