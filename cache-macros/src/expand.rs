@@ -207,7 +207,10 @@ fn key_expr(plan: &Plan, func: &Function, written_in: &str) -> TokenStream {
                         __cache_key.text_argument(::core::convert::AsRef::<str>::as_ref(&#param));),
                     // `Display` where the type has it, `Debug` otherwise (see `KeyArg`): spanned
                     // at the parameter, where an argument that is neither is reported.
+                    // Where the argument resolves to `Debug`, clippy reads the `&&` as a borrow for
+                    // nothing, in the user's code (the tokens carry the parameter's span).
                     Writer::Other => quote_spanned!(param.span()=>
+                        #[allow(clippy::needless_borrow)]
                         (&&::cache_runtime::__private::KeyArg(&#param))
                             .__cache_key_kind()
                             .write(&mut __cache_key, &#param);),

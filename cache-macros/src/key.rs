@@ -268,7 +268,10 @@ mod tests {
     fn debug_placeholders_on_parameters_and_fields() {
         let (segments, errors) = run("search:{filter:?}:{filter.kind:?}:{self.0:?}:{page}");
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(segments, ["lit:search:", "{filter:?}", "lit::", "{filter.kind:?}", "lit::", "{self.0:?}", "lit::", "{page}"]);
+        assert_eq!(
+            segments,
+            ["lit:search:", "{filter:?}", "lit::", "{filter.kind:?}", "lit::", "{self.0:?}", "lit::", "{page}"]
+        );
     }
 
     #[test]

@@ -229,7 +229,10 @@ mod tests {
                 }
             ),
         );
-        assert_eq!(unnamed, ["`key_fn` is called with every parameter, and this one has no name: bind it to a name, or give a `key`"]);
+        assert_eq!(
+            unnamed,
+            ["`key_fn` is called with every parameter, and this one has no name: bind it to a name, or give a `key`"]
+        );
         assert_eq!(
             errors(quote!(key_fn = "count_key"), quote!(async fn count() -> u8 { 1 })),
             ["`key_fn` takes the path of a function, such as `key_fn = user_key`, which is called with references to the arguments"]
