@@ -58,14 +58,16 @@ pub enum Ttl {
 pub struct Options {
     pub ttl: Option<Given<Ttl>>,
     pub key: Option<Given<Template>>,
+    /// `key_fn = path`: a function of the arguments gives the key's last part.
+    pub key_fn: Option<Given<syn::Path>>,
     pub provider: Option<Given<LitStr>>,
     pub cache_none: Option<Given<bool>>,
     /// `companions = false`: no `<fn>_invalidate` beside the function, as in a trait impl.
     pub companions: Option<Given<bool>>,
 }
 
-const KNOWN: [&str; 5] = ["ttl", "key", "provider", "cache_none", "companions"];
-const KNOWN_LIST: &str = "`ttl`, `key`, `provider`, `cache_none` and `companions`";
+const KNOWN: [&str; 6] = ["ttl", "key", "key_fn", "provider", "cache_none", "companions"];
+const KNOWN_LIST: &str = "`ttl`, `key`, `key_fn`, `provider`, `cache_none` and `companions`";
 
 /// One `name = value` as written, before its value is checked.
 struct RawOption {
@@ -87,6 +89,7 @@ impl Options {
     pub fn parse(cx: &mut Ctxt, args: TokenStream) -> Options {
         let mut ttl = Once::new("ttl");
         let mut key = Once::new("key");
+        let mut key_fn = Once::new("key_fn");
         let mut provider = Once::new("provider");
         let mut cache_none = Once::new("cache_none");
         let mut companions = Once::new("companions");
@@ -107,6 +110,20 @@ impl Options {
                 "key" => {
                     let parsed = string(cx, value, "key", "a template such as \"user:{id}\"");
                     key.set(cx, &option, parsed);
+                }
+                "key_fn" => {
+                    let parsed = match value {
+                        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => Some(path.path.clone()),
+                        other => {
+                            cx.error_at(
+                                other,
+                                "`key_fn` takes the path of a function, such as `key_fn = user_key`, which is called \
+                                 with references to the arguments",
+                            );
+                            None
+                        }
+                    };
+                    key_fn.set(cx, &option, parsed);
                 }
                 "provider" => {
                     let parsed = parse_provider(cx, value);
@@ -137,6 +154,7 @@ impl Options {
         Options {
             ttl: ttl.get(),
             key,
+            key_fn: key_fn.get(),
             provider: provider.get(),
             cache_none: cache_none.get(),
             companions: companions.get(),
@@ -188,6 +206,7 @@ fn parse_option(input: ParseStream) -> syn::Result<RawOption> {
         let example = match name.to_string().as_str() {
             "ttl" => "`ttl = 300`",
             "key" => "`key = \"user:{id}\"`",
+            "key_fn" => "`key_fn = user_key`",
             "provider" => "`provider = \"sessions\"`",
             "cache_none" => "`cache_none = true`",
             "companions" => "`companions = false`",
@@ -417,7 +436,7 @@ mod tests {
                 "`key` takes a string literal, a template such as \"user:{id}\"",
                 "`ttl` must be at least 1 second; to not cache, remove `#[cached]`",
                 "`provider` names a registered provider; to use the default one, remove `provider`",
-                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `provider`, `cache_none` and `companions`",
+                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `key_fn`, `provider`, `cache_none` and `companions`",
                 "expected `,` between options",
                 "duplicate option `key`: give it once",
             ]

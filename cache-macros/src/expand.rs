@@ -35,7 +35,7 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
     let provider = &plan.provider;
     let ret_ty = &plan.ret_ty;
     let label = label(plan);
-    let key = key_expr(plan, &plan.name);
+    let key = key_expr(plan, func, &plan.name);
     let ttl = ttl_expr(plan);
     // The runtime call is spanned at the type that is cached: its `Mode` bound is where a type
     // that cannot be cached fails, and rustc then reports one error per missing trait at the
@@ -80,7 +80,7 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
     let args = TokenTree::Group(args);
     let dot_await = quote_spanned!(value_span=> .await);
     let helper = plan.companions.then(|| {
-        let helper_key = key_expr(plan, &plan.helper.name.to_string());
+        let helper_key = key_expr(plan, func, &plan.helper.name.to_string());
         helper(
             plan,
             func,
@@ -245,9 +245,11 @@ fn label(plan: &Plan) -> TokenStream {
 /// The default key starts with the function's path as the compiler names it, `Self` type and type
 /// arguments included (`app::Users::find`, `app::count<app::Order>`), which only code inside the
 /// function can learn: the name of a closure's type is the path of the function that holds it.
-/// Each argument follows a `:`, written with `KeyBuilder::argument`, which writes an empty value
-/// as `%` so that no argument list reads as another function's path.
-fn key_expr(plan: &Plan, written_in: &str) -> TokenStream {
+/// Each argument follows a `:`, written with `KeyBuilder::argument` (or `debug_argument` for an
+/// argument that is not `Display`), which writes an empty value as `%` so that no argument list
+/// reads as another function's path. A `key_fn` key has the same path, then `:` and the key
+/// function's result, written alike.
+fn key_expr(plan: &Plan, func: &Function, written_in: &str) -> TokenStream {
     match &plan.key {
         Key::Template(segments) => {
             let mut capacity = 0usize;
@@ -261,18 +263,21 @@ fn key_expr(plan: &Plan, written_in: &str) -> TokenStream {
                     Segment::Placeholder(placeholder) => {
                         capacity += 8;
                         let root = &placeholder.root;
-                        let push = match placeholder.members.is_empty() {
-                            true => writer(plan, root),
-                            false => Writer::Display,
-                        };
                         let members = placeholder.members.iter().map(|m| quote!(.#m));
+                        let push = match placeholder.members.is_empty() && !placeholder.debug {
+                            true => writer(plan, root),
+                            false => Writer::Other,
+                        };
                         pushes.push(match push {
                             Writer::Integer(derefs) => {
                                 quote_spanned!(placeholder.span=> __cache_key.integer(#(#derefs)* #root);)
                             }
                             Writer::Text => quote_spanned!(placeholder.span=>
                                 __cache_key.text(::core::convert::AsRef::<str>::as_ref(&#root));),
-                            Writer::Display => {
+                            Writer::Other if placeholder.debug => {
+                                quote_spanned!(placeholder.span=> __cache_key.debug(&#root #(#members)*);)
+                            }
+                            Writer::Other => {
                                 quote_spanned!(placeholder.span=> __cache_key.value(&#root #(#members)*);)
                             }
                         });
@@ -286,31 +291,72 @@ fn key_expr(plan: &Plan, written_in: &str) -> TokenStream {
             }}
         }
         Key::Default(params) => {
-            let name = &plan.name;
             let capacity = 9 * params.len();
             let pushes = params.iter().map(|param| {
                 let push = match writer(plan, param) {
                     Writer::Integer(derefs) => quote_spanned!(param.span()=> __cache_key.integer(#(#derefs)* #param);),
                     Writer::Text => quote_spanned!(param.span()=>
                         __cache_key.text_argument(::core::convert::AsRef::<str>::as_ref(&#param));),
-                    Writer::Display => quote_spanned!(param.span()=> __cache_key.argument(&#param);),
+                    // `Display` where the type has it, `Debug` otherwise (see `KeyArg`): spanned
+                    // at the parameter, where an argument that is neither is reported.
+                    // Where the argument resolves to `Debug`, clippy reads the `&&` as a borrow for
+                    // nothing, in the user's code (the tokens carry the parameter's span).
+                    Writer::Other => quote_spanned!(param.span()=>
+                        #[allow(clippy::needless_borrow)]
+                        (&&::cache_runtime::__private::KeyArg(&#param))
+                            .__cache_key_kind()
+                            .write(&mut __cache_key, &#param);),
                 };
                 quote!(__cache_key.literal(":"); #push)
             });
+            let path = function_path(plan, written_in, capacity);
             quote! {{
-                let __cache_marker = || ();
-                let __cache_path = ::cache_runtime::__private::function_path(
-                    ::core::any::type_name_of_val(&__cache_marker),
-                    #written_in,
-                    #name,
-                );
-                let mut __cache_key =
-                    ::cache_runtime::__private::KeyBuilder::with_capacity(__cache_path.len() + #capacity);
-                __cache_key.literal(&__cache_path);
+                #[allow(unused_imports)]
+                use ::cache_runtime::__private::{DebugKind as _, DisplayKind as _};
+                #path
                 #(#pushes)*
                 __cache_key
             }}
         }
+        Key::Function { path: key_fn, receiver, params } => {
+            let receiver = receiver.then(|| {
+                // The key function sees the receiver as `&Self`, in the function (whatever its
+                // receiver) and in the helper (`&self`).
+                let by_value = func.receiver.as_ref().is_some_and(|r| r.reference.is_none() && r.colon_token.is_none());
+                if by_value && written_in == plan.name {
+                    quote!(&self,)
+                } else {
+                    quote!(&*self,)
+                }
+            });
+            // Spanned at the path: a wrong signature or a result that is not `Display` is
+            // reported at `key_fn = path`.
+            let call = quote_spanned!(key_fn.span()=> #key_fn(#receiver #(&#params),*));
+            let path = function_path(plan, written_in, 16);
+            quote! {{
+                #path
+                __cache_key.literal(":");
+                __cache_key.argument(&#call);
+                __cache_key
+            }}
+        }
+    }
+}
+
+/// `let mut __cache_key = ...;` holding the function's path as the compiler names it, with room
+/// for `capacity` more bytes.
+fn function_path(plan: &Plan, written_in: &str, capacity: usize) -> TokenStream {
+    let name = &plan.name;
+    quote! {
+        let __cache_marker = || ();
+        let __cache_path = ::cache_runtime::__private::function_path(
+            ::core::any::type_name_of_val(&__cache_marker),
+            #written_in,
+            #name,
+        );
+        let mut __cache_key =
+            ::cache_runtime::__private::KeyBuilder::with_capacity(__cache_path.len() + #capacity);
+        __cache_key.literal(&__cache_path);
     }
 }
 
@@ -321,15 +367,16 @@ enum Writer {
     Integer(Vec<TokenStream>),
     /// `String`, `&str` or `&String`: `KeyBuilder::text`, the same escaped text as `Display`.
     Text,
-    /// Anything else: `Display`.
-    Display,
+    /// Anything else: `Display` in a template (`Debug` for `{x:?}`); in a default key, `Display`
+    /// where the type has it and `Debug` otherwise.
+    Other,
 }
 
 /// The writer of the parameter `name`, from the type it is declared with. Only the types whose
 /// `Display` the fast writers reproduce exactly are picked, by their plain names.
 fn writer(plan: &Plan, name: &syn::Ident) -> Writer {
     let Some(param) = plan.helper.params.iter().find(|param| param.name == *name) else {
-        return Writer::Display;
+        return Writer::Other;
     };
     let mut ty = &param.ty;
     let mut derefs = Vec::new();
@@ -337,9 +384,9 @@ fn writer(plan: &Plan, name: &syn::Ident) -> Writer {
         ty = &reference.elem;
         derefs.push(quote!(*));
     }
-    let syn::Type::Path(path) = ty else { return Writer::Display };
+    let syn::Type::Path(path) = ty else { return Writer::Other };
     let Some(ident) = path.path.get_ident().filter(|_| path.qself.is_none()) else {
-        return Writer::Display;
+        return Writer::Other;
     };
     const INTEGERS: [&str; 12] =
         ["u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize"];
@@ -349,7 +396,7 @@ fn writer(plan: &Plan, name: &syn::Ident) -> Writer {
     } else if (ident == "str" && derefs.len() == 1) || (ident == "String" && derefs.len() <= 1) {
         Writer::Text
     } else {
-        Writer::Display
+        Writer::Other
     }
 }
 

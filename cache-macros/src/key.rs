@@ -1,4 +1,5 @@
-//! Parses key templates: literal text with `{param}` and `{param.field}` placeholders.
+//! Parses key templates: literal text with `{param}` and `{param.field}` placeholders, written with
+//! `Display`, and `{param:?}` ones, written with `Debug`.
 
 use proc_macro2::Span;
 use syn::{Ident, LitStr, Member};
@@ -36,12 +37,14 @@ pub enum Segment {
     Placeholder(Placeholder),
 }
 
-/// `{root.member.member}`.
+/// `{root.member.member}`, or `{root.member:?}`.
 pub struct Placeholder {
     /// The parameter (or `self`).
     pub root: Ident,
     /// Fields read from it.
     pub members: Vec<Member>,
+    /// `:?`: written with `Debug` rather than `Display`.
+    pub debug: bool,
     /// Where errors about it point.
     pub span: Span,
 }
@@ -56,6 +59,9 @@ impl Placeholder {
                 Member::Named(ident) => text.push_str(&ident.to_string()),
                 Member::Unnamed(index) => text.push_str(&index.index.to_string()),
             }
+        }
+        if self.debug {
+            text.push_str(":?");
         }
         text
     }
@@ -140,7 +146,8 @@ fn parse(cx: &mut Ctxt, template: &LitStr) -> Vec<Segment> {
     segments
 }
 
-/// Reads `root.member...`; a format spec is reported, and the placeholder before it is kept.
+/// Reads `root.member...` and an optional `:?`; any other format spec is reported, and the
+/// placeholder before it is kept.
 fn placeholder(cx: &mut Ctxt, inner: &str, span: Span) -> Option<Placeholder> {
     if inner.trim().is_empty() {
         cx.error_span(
@@ -149,15 +156,21 @@ fn placeholder(cx: &mut Ctxt, inner: &str, span: Span) -> Option<Placeholder> {
         );
         return None;
     }
-    let path = match inner.split_once(':') {
-        Some((path, _)) => {
+    // Only `:?`: width, fill and precision would make two values share a key (`{x:.1}`), and
+    // `:#?` spreads a value over lines for people, not keys.
+    let (path, debug) = match inner.split_once(':') {
+        Some((path, "?")) => (path, true),
+        Some((path, spec)) => {
             cx.error_span(
                 span,
-                format!("`{{{inner}}}`: format specs are not supported in keys, values are written with `Display`: write `{{{path}}}`"),
+                format!(
+                    "`{{{inner}}}`: `:{spec}` is not a format spec of keys, which take only `:?`: write `{{{path}}}` \
+                     for the value's `Display`, or `{{{path}:?}}` for its `Debug`"
+                ),
             );
-            path
+            (path, false)
         }
-        None => inner,
+        None => (inner, false),
     };
     let not_a_placeholder = |cx: &mut Ctxt| {
         cx.error_span(
@@ -191,7 +204,7 @@ fn placeholder(cx: &mut Ctxt, inner: &str, span: Span) -> Option<Placeholder> {
         };
         members.push(member);
     }
-    Some(Placeholder { root, members, span })
+    Some(Placeholder { root, members, debug, span })
 }
 
 /// Whether a character may appear in an escaped value; literal text between two placeholders must
@@ -244,11 +257,31 @@ mod tests {
 
     #[test]
     fn errors_keep_the_placeholders_that_could_be_read() {
-        let (segments, errors) = run("user:{id:?}:{name");
+        let (segments, errors) = run("user:{id:>5}:{name");
         assert_eq!(segments, ["lit:user:", "{id}", "lit::", "{name}"]);
         assert_eq!(errors.len(), 2);
-        assert!(errors[0].contains("write `{id}`"), "{errors:?}");
+        assert!(errors[0].contains("write `{id}` for the value's `Display`, or `{id:?}`"), "{errors:?}");
         assert!(errors[1].contains("unclosed `{name`"), "{errors:?}");
+    }
+
+    #[test]
+    fn debug_placeholders_on_parameters_and_fields() {
+        let (segments, errors) = run("search:{filter:?}:{filter.kind:?}:{self.0:?}:{page}");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            segments,
+            ["lit:search:", "{filter:?}", "lit::", "{filter.kind:?}", "lit::", "{self.0:?}", "lit::", "{page}"]
+        );
+    }
+
+    #[test]
+    fn only_the_debug_spec_is_a_format_spec() {
+        for template in ["a:{x:#?}", "a:{x:>5}", "a:{x:}", "a:{x:??}", "a:{x: ?}", "a:{x:x}", "a:{x:?:?}"] {
+            let (segments, errors) = run(template);
+            assert_eq!(errors.len(), 1, "{template}: {errors:?}");
+            assert!(errors[0].contains("which take only `:?`"), "{template}: {errors:?}");
+            assert_eq!(segments, ["lit:a:", "{x}"], "{template}");
+        }
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub enum Key {
     /// No `key`: the function's path as the compiler names it (module, `Self` type and type
     /// arguments included), then `:` and each parameter, in signature order.
     Default(Vec<Ident>),
+    /// `key_fn = path`: the default key's function path, then `:` and the escaped `Display` of
+    /// `path(&receiver, &param, ...)`, called with a reference to the receiver (as `&Self`) if
+    /// there is one and to every parameter, in signature order.
+    Function { path: syn::Path, receiver: bool, params: Vec<Ident> },
 }
 
 /// `<name>_invalidate`: the parameters the key names, `&self` where it names `self`, and the
@@ -82,13 +86,21 @@ impl Plan {
 
         let template = options.key.as_ref().map(|given| given.value.literal.value());
         let companions = options.companions.as_ref().is_none_or(|given| given.value) && !func.async_trait;
-        let (key, helper_receiver, params) = match options.key {
-            None => {
+        let (key, helper_receiver, params) = match (options.key, options.key_fn) {
+            (None, Some(key_fn)) => {
+                let params: Vec<KeyParam> =
+                    named.map(|(name, ty)| KeyParam { name: name.clone(), ty: ty.clone() }).collect();
+                let receiver = func.receiver.is_some();
+                let names = params.iter().map(|param| param.name.clone()).collect();
+                (Key::Function { path: key_fn.value, receiver, params: names }, receiver, params)
+            }
+            (None, None) => {
                 let params: Vec<KeyParam> =
                     named.map(|(name, ty)| KeyParam { name: name.clone(), ty: ty.clone() }).collect();
                 (Key::Default(params.iter().map(|param| param.name.clone()).collect()), false, params)
             }
-            Some(template) => {
+            // With both (an error), the template shapes the helper.
+            (Some(template), _) => {
                 let template = template.value;
                 let roots: Vec<&Ident> = template.placeholders().map(|placeholder| &placeholder.root).collect();
                 let receiver = func.receiver.is_some() && roots.iter().any(|root| *root == "self");
@@ -102,7 +114,7 @@ impl Plan {
         let generics = match &key {
             // The key holds the function's type arguments: the helper takes every one of them,
             // in the same order, so that its path names the same instance.
-            Key::Default(_) => func.sig.generics.clone(),
+            Key::Default(_) | Key::Function { .. } => func.sig.generics.clone(),
             Key::Template(_) => helper_generics(&func.sig.generics, &params),
         };
 

@@ -21,12 +21,19 @@ pub fn check(cx: &mut Ctxt, options: &Options, func: &Function) {
     } else if func.sig.asyncness.is_none() {
         cx.error_at(func.sig.fn_token, "`#[cached]` works on `async fn` only: make this function async");
     }
-    match &options.key {
-        None => default_key(cx, func),
-        Some(template) => {
-            placeholders(cx, &template.value, func);
-            separated(cx, &template.value);
-        }
+    match (&options.key, &options.key_fn) {
+        (Some(_), Some(key_fn)) => cx.error_at(
+            &key_fn.tokens,
+            "`key` and `key_fn` both give the key: keep `key` for a template of the arguments, or `key_fn` to \
+             compute the key with a function",
+        ),
+        (None, Some(_)) => every_parameter_named(cx, func, "`key_fn` is called with every parameter"),
+        (None, None) => default_key(cx, func),
+        (Some(_), None) => {}
+    }
+    if let Some(template) = &options.key {
+        placeholders(cx, &template.value, func);
+        separated(cx, &template.value);
     }
     if let (Some(flag), false) = (&options.cache_none, matches!(func.shape, Shape::Option(_))) {
         cx.error_at(
@@ -76,11 +83,13 @@ fn default_key(cx: &mut Ctxt, func: &Function) {
         cx.error_at(receiver, receiver_without_key(func));
         return;
     }
+    every_parameter_named(cx, func, "the default key names every parameter");
+}
+
+/// A key made of every parameter cannot take one without a name (`(a, b): (u8, u8)`).
+fn every_parameter_named(cx: &mut Ctxt, func: &Function, what: &str) {
     for param in func.params.iter().filter(|param| param.name.is_none()) {
-        cx.error_at(
-            &param.pat,
-            "the default key names every parameter, and this one has no name: bind it to a name, or give a `key`",
-        );
+        cx.error_at(&param.pat, format!("{what}, and this one has no name: bind it to a name, or give a `key`"));
     }
 }
 
@@ -227,6 +236,35 @@ mod tests {
             )
         )
         .is_empty());
+    }
+
+    #[test]
+    fn key_fn_takes_every_parameter_and_excludes_key() {
+        let func = quote!(
+            async fn count(&self, a: u8) -> u8 {
+                a
+            }
+        );
+        assert!(errors(quote!(key_fn = keys::count), func.clone()).is_empty(), "a receiver is passed to it");
+        let both = errors(quote!(key = "count:{a}", key_fn = count_key), func);
+        assert_eq!(both.len(), 1, "{both:?}");
+        assert!(both[0].starts_with("`key` and `key_fn` both give the key"), "{both:?}");
+        let unnamed = errors(
+            quote!(key_fn = count_key),
+            quote!(
+                async fn count((a, b): (u8, u8)) -> u8 {
+                    a + b
+                }
+            ),
+        );
+        assert_eq!(
+            unnamed,
+            ["`key_fn` is called with every parameter, and this one has no name: bind it to a name, or give a `key`"]
+        );
+        assert_eq!(
+            errors(quote!(key_fn = "count_key"), quote!(async fn count() -> u8 { 1 })),
+            ["`key_fn` takes the path of a function, such as `key_fn = user_key`, which is called with references to the arguments"]
+        );
     }
 
     #[test]

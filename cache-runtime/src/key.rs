@@ -2,15 +2,33 @@
 //!
 //! # Escaping
 //!
-//! The macro writes each placeholder value with its `Display` impl and escapes the text: bytes
-//! outside `[A-Za-z0-9_.-]` become `%XX` (upper-case hex of each UTF-8 byte), `%` included. So
-//! `42` stays `42` and `rust-lang` stays `rust-lang`, while `a:b` becomes `a%3Ab` and `*` becomes
-//! `%2A`. An escaped value never holds `:`, `/`, a space or a glob character, so:
+//! The macro writes each placeholder value with its `Display` impl (`{x}`) or its `Debug` impl
+//! (`{x:?}`) and escapes the text: bytes outside `[A-Za-z0-9_.-]` become `%XX` (upper-case hex of
+//! each UTF-8 byte), `%` included. So `42` stays `42` and `rust-lang` stays `rust-lang`, while
+//! `a:b` becomes `a%3Ab`, `*` becomes `%2A` and `Some("a")` becomes `Some%28%22a%22%29`. A
+//! default key (no `key`) writes each argument with `Display` when its type has it and with
+//! `Debug` otherwise; a `key_fn` key writes the key function's result with `Display`.
 //!
-//! - two different argument lists never give the same key (the macro also requires literal text
-//!   with such a character between two placeholders), and
+//! # What is injective, and what is not
+//!
+//! Escaping is injective: two different texts never escape to the same text, and an escaped
+//! value never holds `:`, `/`, a space or a glob character. So:
+//!
+//! - two argument lists whose **texts** differ never give the same key (the macro also requires
+//!   literal text with such a character between two placeholders), and
 //! - a value can never act as a wildcard in [`clear_pattern`](crate::clear_pattern) or reach into
 //!   another entry's key.
+//!
+//! Whether two different **values** give different texts is up to their `Display` or `Debug`
+//! impl, and nothing checks it. The standard library's impls for integers, `str`, `String`,
+//! `bool`, `char`, and the `Debug` of `Option`, `Result`, tuples, slices, `Vec` and derived
+//! `Debug` over such fields tell values apart (`Debug` quotes and escapes strings, so `None`,
+//! `Some("")` and `Some("None")` differ). Other impls may not: every `NaN` prints `NaN` whatever its
+//! bits; a custom
+//! `Display` or `Debug` that leaves out a field, or prints two values the same way (a redacting
+//! `Debug`, `Display` of a path that is not UTF-8), makes those values share one entry. A
+//! `key_fn` is injective exactly when the function is. The macro cannot see any of this: where
+//! two values must never share an entry, key on a field whose text identifies them.
 //!
 //! Cache-aside keys are used verbatim; call [`escape`] to build them from user input the way the
 //! macro does.

@@ -7,9 +7,12 @@
 //! Values are escaped as [`key`](crate::key) describes. The macro writes an argument whose
 //! declared type is a primitive integer with [`integer`](KeyBuilder::integer), and a `String` or
 //! `&str` with [`text`](KeyBuilder::text): the same text as their `Display`, without the `fmt`
-//! machinery. Every other value goes through `Display` ([`value`](KeyBuilder::value)).
+//! machinery. Every other value goes through `Display` ([`value`](KeyBuilder::value)), or
+//! `Debug` for a `{x:?}` placeholder ([`debug`](KeyBuilder::debug)). A default key writes each
+//! other argument with `Display` when its type has it and with `Debug` otherwise; [`KeyArg`]
+//! makes that choice at compile time.
 
-use std::fmt::{self, Display, Write};
+use std::fmt::{self, Debug, Display, Write};
 
 /// The bytes a key may take before it moves to the heap: a module path, a function name and a
 /// few arguments fit.
@@ -55,6 +58,40 @@ impl KeyBuilder {
         // `Display` impls that fail are a bug of theirs: what they wrote so far is kept, as
         // `ToString` does.
         let _ = write!(Escaper(self), "{value}");
+    }
+
+    /// Appends a value's `Debug` output, escaped: what a `{x:?}` placeholder writes.
+    ///
+    /// ```
+    /// use cache_runtime::__private::KeyBuilder;
+    ///
+    /// let mut key = KeyBuilder::with_capacity(16);
+    /// key.literal("search:");
+    /// key.debug(&Some("a b"));
+    /// assert_eq!(key.finish(), "search:Some%28%22a%20b%22%29");
+    /// ```
+    #[inline]
+    pub fn debug<V: Debug + ?Sized>(&mut self, value: &V) {
+        // As in `value`: what a failing impl wrote so far is kept.
+        let _ = write!(Escaper(self), "{value:?}");
+    }
+
+    /// [`debug`](Self::debug) for a default key: an empty `Debug` output is written as `%`, as
+    /// [`argument`](Self::argument) does.
+    ///
+    /// ```
+    /// use cache_runtime::__private::KeyBuilder;
+    ///
+    /// let mut key = KeyBuilder::with_capacity(16);
+    /// key.literal("m::f:");
+    /// key.debug_argument(&[1u32, 2]);
+    /// assert_eq!(key.finish(), "m::f:%5B1%2C%202%5D");
+    /// ```
+    #[inline]
+    pub fn debug_argument<V: Debug + ?Sized>(&mut self, value: &V) {
+        let before = self.len();
+        self.debug(value);
+        self.mark_empty_since(before);
     }
 
     /// Appends a value of a default key (no `key` option): like [`value`](Self::value), but an
@@ -165,6 +202,120 @@ impl fmt::Debug for KeyBuilder {
     }
 }
 
+/// An argument of a default key, for the choice between `Display` and `Debug` (autoref
+/// specialization): `(&&KeyArg(&x)).__cache_key_kind()` is a [`DisplayTag`] when `x`'s type is
+/// `Display` (through [`DisplayKind`], implemented on `&KeyArg`), and a [`DebugTag`] otherwise
+/// (through [`DebugKind`], implemented on every `KeyArg`), whose `write` then needs
+/// [`DefaultKeyArgument`], that is `Debug`. Method resolution tries `&&KeyArg` before `&KeyArg`,
+/// so `Display` wins where a type has both; the choice is made at compile time, from the type or
+/// a generic parameter's bounds.
+///
+/// ```
+/// use cache_runtime::__private::{DebugKind as _, DisplayKind as _, KeyArg, KeyBuilder};
+///
+/// let (name, tags): (&str, &[u32]) = ("a b", &[1, 2]);
+/// let mut key = KeyBuilder::with_capacity(32);
+/// (&&KeyArg(&name)).__cache_key_kind().write(&mut key, &name);
+/// key.literal(":");
+/// (&&KeyArg(&tags)).__cache_key_kind().write(&mut key, &tags);
+/// assert_eq!(key.finish(), "a%20b:%5B1%2C%202%5D");
+/// ```
+pub struct KeyArg<'a, T: ?Sized>(pub &'a T);
+
+/// The choice of a `Display` argument; see [`KeyArg`].
+///
+/// ```
+/// use cache_runtime::__private::{DisplayKind as _, KeyArg, DisplayTag};
+/// let _: DisplayTag = (&&KeyArg(&1.5f64)).__cache_key_kind();
+/// ```
+pub struct DisplayTag;
+
+/// The choice of an argument that is not `Display`; see [`KeyArg`].
+///
+/// ```
+/// use cache_runtime::__private::{DebugKind as _, DisplayKind as _, KeyArg, DebugTag};
+/// let _: DebugTag = (&&KeyArg(&Some(1))).__cache_key_kind();
+/// ```
+pub struct DebugTag;
+
+/// Picks [`DisplayTag`] for a `Display` argument; see [`KeyArg`].
+///
+/// ```
+/// use cache_runtime::__private::{DisplayKind, KeyArg};
+/// let _ = DisplayKind::__cache_key_kind(&&KeyArg("text"));
+/// ```
+pub trait DisplayKind {
+    /// [`DisplayTag`].
+    #[inline]
+    fn __cache_key_kind(&self) -> DisplayTag {
+        DisplayTag
+    }
+}
+
+impl<T: Display + ?Sized> DisplayKind for &KeyArg<'_, T> {}
+
+/// Picks [`DebugTag`] for any other argument; see [`KeyArg`].
+///
+/// ```
+/// use cache_runtime::__private::{DebugKind, KeyArg};
+/// let _ = DebugKind::__cache_key_kind(&KeyArg(&()));
+/// ```
+pub trait DebugKind {
+    /// [`DebugTag`].
+    #[inline]
+    fn __cache_key_kind(&self) -> DebugTag {
+        DebugTag
+    }
+}
+
+impl<T: ?Sized> DebugKind for KeyArg<'_, T> {}
+
+/// What a default key needs of an argument that is not `Display`: `Debug`. Its own trait only for
+/// the message of the error, at the parameter, when an argument is neither.
+///
+/// ```
+/// fn writable<T: cache_runtime::__private::DefaultKeyArgument + ?Sized>() {}
+/// writable::<Option<&str>>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is neither Display nor Debug, so the default key cannot write it",
+    label = "neither `Display` nor `Debug`",
+    note = "implement or derive `Debug` for it, give the function a `key = \"...\"` that names what identifies this argument, or a `key_fn = path` that computes the key from the arguments"
+)]
+pub trait DefaultKeyArgument: Debug {}
+
+impl<T: Debug + ?Sized> DefaultKeyArgument for T {}
+
+impl DisplayTag {
+    /// Writes `value` with [`KeyBuilder::argument`].
+    ///
+    /// ```
+    /// use cache_runtime::__private::{DisplayTag, KeyBuilder};
+    /// let mut key = KeyBuilder::with_capacity(8);
+    /// DisplayTag.write(&mut key, "");
+    /// assert_eq!(key.finish(), "%");
+    /// ```
+    #[inline]
+    pub fn write<T: Display + ?Sized>(self, key: &mut KeyBuilder, value: &T) {
+        key.argument(value);
+    }
+}
+
+impl DebugTag {
+    /// Writes `value` with [`KeyBuilder::debug_argument`].
+    ///
+    /// ```
+    /// use cache_runtime::__private::{DebugTag, KeyBuilder};
+    /// let mut key = KeyBuilder::with_capacity(8);
+    /// DebugTag.write(&mut key, &None::<u8>);
+    /// assert_eq!(key.finish(), "None");
+    /// ```
+    #[inline]
+    pub fn write<T: DefaultKeyArgument + ?Sized>(self, key: &mut KeyBuilder, value: &T) {
+        key.debug_argument(value);
+    }
+}
+
 /// A key whose text is made only when something needs it (a log line, an error): a hit on the
 /// memory store needs only its bytes.
 pub(crate) trait KeyText {
@@ -264,5 +415,29 @@ mod tests {
             display.argument(text);
             assert_eq!(fast.as_str(), display.as_str());
         }
+    }
+
+    #[test]
+    fn a_default_key_argument_is_display_where_it_can_be_and_debug_otherwise() {
+        use super::{DebugKind as _, DisplayKind as _, KeyArg};
+        fn write<T: std::fmt::Debug>(value: T) -> String {
+            let mut key = KeyBuilder::with_capacity(0);
+            // The expression the macro generates; here the `&&` resolves to `Debug`, which clippy
+            // sees as a borrow for nothing.
+            #[allow(clippy::needless_borrow)]
+            (&&KeyArg(&value)).__cache_key_kind().write(&mut key, &value);
+            key.finish()
+        }
+        let mut key = KeyBuilder::with_capacity(0);
+        (&&KeyArg(&"a\"b")).__cache_key_kind().write(&mut key, &"a\"b");
+        assert_eq!(key.finish(), "a%22b", "Display, not Debug's quotes");
+        // In a generic function bound by `Debug` only, `Debug` is all there is, even for a `str`.
+        assert_eq!(write("x"), "%22x%22");
+        assert_eq!(write(None::<&str>), "None");
+        assert_eq!(write(Some("")), "Some%28%22%22%29");
+        assert_eq!(write((1u32, 2u32)), "%281%2C%202%29");
+        let mut empty = KeyBuilder::with_capacity(0);
+        empty.debug_argument(&format_args!(""));
+        assert_eq!(empty.finish(), "%", "an empty Debug output is written `%`");
     }
 }

@@ -54,7 +54,8 @@ mod value;
 /// | option | value | default | meaning |
 /// |---|---|---|---|
 /// | `ttl` | integer seconds; a string with a unit (`"250ms"`, `"30s"`, `"5m"`, `"24h"`, `"7d"`); or a `Duration` expression, evaluated at each call | 300 s | time to live of each entry |
-/// | `key` | template with `{param}`, `{param.field}`, `{self.field}` placeholders | the function's path (module, `Self` type and type arguments included), then `:{param}` for every parameter; a method with a receiver must give one | the cache key |
+/// | `key` | template with `{param}`, `{param.field}`, `{self.field}` placeholders, written with `Display`, or `{param:?}` (fields too) with `Debug` | the function's path (module, `Self` type and type arguments included), then `:` and every parameter, with `Display` where its type has it and `Debug` otherwise; a method with a receiver must give `key` or `key_fn` | the cache key |
+/// | `key_fn` | path of a function called with references to the receiver (as `&Self`) and every parameter, in order, returning something `Display` | none | the key is the function's path (as for the default key), `:`, and the escaped result; not with `key` |
 /// | `provider` | string | `"default"` | the registered provider that stores the entries |
 /// | `cache_none` | bool | `false` | for `Option` returns, also cache `None` |
 /// | `companions` | bool | `true` | `false`: no `<name>_invalidate` beside the function; required in a trait impl, which holds only the trait's methods |
@@ -106,6 +107,17 @@ mod value;
 ///
 /// struct Repo { tenant: String }
 ///
+/// #[derive(Debug)]
+/// enum Sort { Newest }
+///
+/// #[cached(key = "search:{query:?}:{sort:?}")]  // `Debug`: `Option`, enums, tuples, slices
+/// async fn search(query: Option<&str>, sort: Sort) -> Vec<String> { vec![] }
+///
+/// fn ids_key(ids: &[u64]) -> usize { ids.len() }
+///
+/// #[cached(key_fn = ids_key)]                     // key: "<module>::batch:<ids_key(&ids)>"
+/// async fn batch(ids: &[u64]) -> usize { ids.len() }
+///
 /// impl Repo {
 ///     #[cached(ttl = "5m", key = "count:{self.tenant}")]
 ///     async fn count(&self) -> Result<u64, std::io::Error> { Ok(3) }
@@ -117,6 +129,10 @@ mod value;
 /// let repo = Repo { tenant: "acme".into() };
 /// assert_eq!(repo.count().await.unwrap(), 3);
 /// assert!(repo.count_invalidate().await);
+/// assert!(search(None, Sort::Newest).await.is_empty());
+/// assert!(cache_runtime::exists("search:None:Newest").await.unwrap());
+/// assert_eq!(batch(&[1, 2]).await, 2);
+/// assert!(batch_invalidate(&[3, 4]).await, "the key function maps both to 2");
 /// # }
 /// ```
 pub use cache_macros::cached;
@@ -138,7 +154,9 @@ pub mod __private {
     pub use crate::call::{call, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
     pub use crate::function_path::function_path;
     pub use crate::functions::cached_function;
-    pub use crate::key_builder::KeyBuilder;
+    pub use crate::key_builder::{
+        DebugKind, DebugTag, DefaultKeyArgument, DisplayKind, DisplayTag, KeyArg, KeyBuilder,
+    };
     pub use core::time::Duration;
     pub use inventory;
 }

@@ -1,4 +1,6 @@
-// A placeholder value must be `Display`; the error points at the key that names it.
+// A `{x}` placeholder value must be `Display` (`{x:?}` takes `Debug`); the error points at the key
+// that names it. (The default key takes `Debug` arguments: see
+// default_key_neither_display_nor_debug.rs.)
 use cache_runtime::cached;
 
 #[derive(Debug)]
@@ -11,19 +13,4 @@ async fn get_user(id: UserId) -> u64 {
 
 fn main() {
     let _ = get_user(UserId(1));
-    also();
-}
-
-// The default key names every parameter: the error points at the one that is not `Display`.
-#[cached]
-async fn by_default(verbose: bool, id: UserId) -> u64 {
-    if verbose {
-        id.0
-    } else {
-        0
-    }
-}
-
-fn also() {
-    let _ = by_default(false, UserId(1));
 }
