@@ -33,6 +33,10 @@ pub struct Plan {
     pub ret_ty: Type,
     pub key: Key,
     pub helper: Helper,
+    /// `cache_if = path`.
+    pub cache_if: Option<syn::ExprPath>,
+    /// `max_entries = N`.
+    pub max_entries: Option<u64>,
 }
 
 /// How the return type is cached.
@@ -108,6 +112,8 @@ impl Plan {
             ret_ty: func.output.clone(),
             key,
             helper: Helper { name: func.helper_name(), receiver: helper_receiver, params, generics },
+            cache_if: options.cache_if.map(|given| given.value),
+            max_entries: options.max_entries.map(|given| given.value),
         }
     }
 }

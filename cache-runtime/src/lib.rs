@@ -96,6 +96,7 @@ pub use env::{init_from_env, PREFIX_VARIABLE, URL_VARIABLES};
 pub use error::CacheError;
 pub use handle::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
 pub use memory::{MemoryProvider, MemoryProviderBuilder};
+pub use observe::stats_for;
 pub use provider::{CacheProvider, ProviderFuture};
 #[cfg(feature = "redis")]
 pub use redis::{RedisProvider, RedisProviderBuilder};
@@ -106,7 +107,7 @@ pub use value::{CacheValue, CachedValue};
 /// What the code that `#[cached]` generates calls. Not public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::{call, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
+    pub use crate::call::{call, clear, invalidate, refresh, CallSite, Mode, OkOnly, SomeOnly, Whole};
     pub use crate::function_path::function_path;
     pub use crate::key_builder::KeyBuilder;
     pub use core::time::Duration;

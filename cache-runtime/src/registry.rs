@@ -113,6 +113,22 @@ impl Slot {
     }
 }
 
+/// The stores of the functions with `max_entries`, by function and by the memory store they
+/// would otherwise use: each (function, store) pair gets a store of its own, made on first use, so
+/// that a `with_provider` scope still isolates them. They are never dropped.
+static BOUNDED: LazyLock<std::sync::Mutex<HashMap<(&'static str, StoreId), Arc<Slot>>>> = LazyLock::new(Default::default);
+
+/// The store of `function`, bounded to `max_entries`, in place of the memory store `shared`.
+pub(crate) fn bounded(function: &'static str, shared: &Slot, max_entries: u64) -> Arc<Slot> {
+    let mut bounded = BOUNDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let max_wait = shared.max_wait;
+    let slot = bounded.entry((function, shared.store)).or_insert_with(|| {
+        let memory = MemoryProvider::builder().max_capacity(max_entries).max_wait(max_wait).build();
+        Slot::new(&shared.name, memory)
+    });
+    Arc::clone(slot)
+}
+
 struct Registry {
     default: ArcSwap<Slot>,
     named: ArcSwap<HashMap<String, Arc<Slot>>>,
