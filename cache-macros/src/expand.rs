@@ -34,7 +34,7 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 fn expand(plan: &Plan, func: &Function) -> TokenStream {
     let Function { attrs, vis, sig, .. } = func;
     let site = site(plan);
-    let cached = through_cache(plan, func, "call", &plan.name);
+    let cached = through_cache(plan, func, false, &plan.name);
     let helper_key = key_expr(plan, &plan.helper.name.to_string());
     let helper = helper(
         plan,
@@ -46,7 +46,7 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
         },
     );
     let refresh_name = companion_name(func, "refresh");
-    let refreshed = through_cache(plan, func, "refresh", &refresh_name.to_string());
+    let refreshed = through_cache(plan, func, true, &refresh_name.to_string());
     let clear = clear_body(plan, func);
     let companions = companions(plan, func, refreshed, func.body.to_token_stream(), clear, quote!());
     quote! {
@@ -58,10 +58,9 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
     }
 }
 
-/// The body of the function (`runtime` = `call`) or of `<name>_refresh` (`runtime` =
-/// `refresh`), written in the function named `written_in`: the user's body goes through the
-/// runtime under the function's key.
-fn through_cache(plan: &Plan, func: &Function, runtime: &str, written_in: &str) -> TokenStream {
+/// The body of the function or of `<name>_refresh` (`refresh`), written in the function named
+/// `written_in`: the user's body goes through the runtime under the function's key.
+fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) -> TokenStream {
     let body = &func.body;
     let ret_ty = &plan.ret_ty;
     let site = site(plan);
@@ -84,14 +83,13 @@ fn through_cache(plan: &Plan, func: &Function, runtime: &str, written_in: &str) 
         },
         span = value_span
     );
-    let runtime = format_ident!("{}", runtime, span = value_span);
     let ret_ty_at_value = respan(ret_ty.to_token_stream(), value_span);
     let call = quote_spanned! {value_span=>
-        ::cache_runtime::__private::#runtime::<::cache_runtime::__private::#mode, #ret_ty_at_value, _>
+        ::cache_runtime::__private::call::<::cache_runtime::__private::#mode, #ret_ty_at_value, _>
     };
 
     let args = quote! {
-        &__CACHE_SITE, __cache_key, __cache_ttl, __cache_if, async move {
+        &__CACHE_SITE, __cache_key, __cache_ttl, __cache_if, #refresh, async move {
             // Fixes the block's type so that `?` and `return` in the body infer as in the
             // original function (async-trait's trick).
             if let ::core::option::Option::Some(__cache_ret) = ::core::option::Option::None::<#ret_ty> {
@@ -135,7 +133,8 @@ fn cache_if_expr(plan: &Plan) -> TokenStream {
     match &plan.cache_if {
         Some(path) => {
             let ty = quote_spanned!(path.span()=> ::core::option::Option<fn(&#value_ty) -> bool>);
-            quote!(let __cache_if: #ty = ::core::option::Option::Some(#path);)
+            let some = quote_spanned!(path.span()=> ::core::option::Option::Some(#path));
+            quote!(let __cache_if: #ty = #some;)
         }
         None => quote!(let __cache_if = ::core::option::Option::None;),
     }
@@ -229,22 +228,30 @@ fn companions(
     let mut uncached_sig = func.sig.clone();
     uncached_sig.ident = companion_name(func, "uncached");
     let clear_name = companion_name(func, "clear");
+    // An `impl Trait` return (an error already) cannot be declared with a body that never
+    // returns: rustc would report that `()` does not implement the trait.
+    let returns_value = !matches!(plan.ret_ty, syn::Type::ImplTrait(_));
     let refresh_doc = format!(
         "Runs `{name}`'s body and stores its value under these arguments' key, whatever the cache holds; \
          a computation of the key already running is voided, as an invalidation voids it."
     );
     let uncached_doc = format!("Runs `{name}`'s body without the cache: nothing is read, stored or removed.");
     let clear_doc = format!("Removes every entry of `{name}` from its store; returns how many.");
-    quote! {
-        #kept
-        #[doc = #refresh_doc]
-        #[allow(dead_code)]
-        #vis #refresh_sig #refresh
+    let running = returns_value.then(|| {
+        quote! {
+            #kept
+            #[doc = #refresh_doc]
+            #[allow(dead_code)]
+            #vis #refresh_sig #refresh
 
-        #kept
-        #[doc = #uncached_doc]
-        #[allow(dead_code)]
-        #vis #uncached_sig #uncached
+            #kept
+            #[doc = #uncached_doc]
+            #[allow(dead_code)]
+            #vis #uncached_sig #uncached
+        }
+    });
+    quote! {
+        #running
 
         #cfgs
         #[doc = #clear_doc]

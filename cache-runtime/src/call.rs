@@ -130,18 +130,24 @@ impl<T: CacheValue> Mode<Option<T>> for SomeOnly {
 /// and the others wait for its value. A cache that fails is skipped: `body` runs.
 ///
 /// The key stays in the caller's buffer on a hit; only a call that misses makes it a `String`.
-/// `cache_if`, when given, decides whether a value is stored (see [`Keep`]).
+/// `cache_if`, when given, decides whether a value is stored. With `refresh` (`<fn>_refresh`),
+/// the call is a [`refresh`]: one entry point for both, so that a type that cannot be cached is
+/// reported once.
 pub async fn call<M, R, F>(
     site: &'static CallSite,
     key: KeyBuilder,
     ttl: Duration,
     cache_if: Option<fn(&M::Value) -> bool>,
+    refresh: bool,
     body: F,
 ) -> R
 where
     M: Mode<R>,
     F: Future<Output = R>,
 {
+    if refresh {
+        return Box::pin(self::refresh::<M, R, F>(site, key, ttl, cache_if, body)).await;
+    }
     let Some(slot) = site.slot() else { return body.await };
     let origin = site.origin(&slot);
     let read = match &slot.backend {
@@ -201,7 +207,7 @@ where
 /// the refresh itself: an invalidation while it computes voids it, and it stores nothing. The
 /// entry in place stays readable until the refresh stores over it; on Redis it is deleted first,
 /// which is how the computations of other instances are voided.
-pub async fn refresh<M, R, F>(
+async fn refresh<M, R, F>(
     site: &'static CallSite,
     key: KeyBuilder,
     ttl: Duration,

@@ -107,7 +107,7 @@ pub use value::{CacheValue, CachedValue};
 /// What the code that `#[cached]` generates calls. Not public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::{call, clear, invalidate, refresh, CallSite, Mode, OkOnly, SomeOnly, Whole};
+    pub use crate::call::{call, clear, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
     pub use crate::function_path::function_path;
     pub use crate::key_builder::KeyBuilder;
     pub use core::time::Duration;
