@@ -475,7 +475,10 @@ mod tests {
             errors(quote!(cache_if = |v| true)),
             ["`cache_if` takes the path of a function `fn(&V) -> bool`, such as `cache_if = is_complete`"]
         );
-        assert_eq!(errors(quote!(max_entries = 0)), ["`max_entries` must be at least 1; to not cache, remove `#[cached]`"]);
+        assert_eq!(
+            errors(quote!(max_entries = 0)),
+            ["`max_entries` must be at least 1; to not cache, remove `#[cached]`"]
+        );
         assert!(errors(quote!(max_entries = "10"))[0].starts_with("`max_entries` takes a whole number"));
         assert!(errors(quote!(max_entries = -1))[0].starts_with("`max_entries` takes a whole number"));
         assert_eq!(errors(quote!(max_entries = 1, max_entries = 2)), ["duplicate option `max_entries`: give it once"]);

@@ -167,8 +167,7 @@ fn clear_body(plan: &Plan, func: &Function) -> TokenStream {
             quote!(::std::string::String::from(#pattern))
         }
         Key::Default(params) => {
-            let generic =
-                func.sig.generics.params.iter().any(|param| !matches!(param, syn::GenericParam::Lifetime(_)));
+            let generic = func.sig.generics.params.iter().any(|param| !matches!(param, syn::GenericParam::Lifetime(_)));
             let mut suffix = if generic { "<*>".to_string() } else { String::new() };
             suffix.push_str(&":*".repeat(params.len()));
             let written_in = companion_name(func, "clear").to_string();
@@ -246,7 +245,9 @@ fn companions(
 
             #kept
             #[doc = #uncached_doc]
-            #[allow(dead_code)]
+            // The parameters that only the key reads are unused here; the function itself
+            // reports the body's own unused variables.
+            #[allow(dead_code, unused_variables)]
             #vis #uncached_sig #uncached
         }
     });

@@ -131,7 +131,7 @@ impl<T: CacheValue> Mode<Option<T>> for SomeOnly {
 ///
 /// The key stays in the caller's buffer on a hit; only a call that misses makes it a `String`.
 /// `cache_if`, when given, decides whether a value is stored. With `refresh` (`<fn>_refresh`),
-/// the call is a [`refresh`]: one entry point for both, so that a type that cannot be cached is
+/// the call is a refresh (see `refresh` in this module): one entry point for both, so that a type that cannot be cached is
 /// reported once.
 pub async fn call<M, R, F>(
     site: &'static CallSite,
@@ -252,7 +252,8 @@ where
 /// flight store nothing and hand their value to no one (see the `flight` module).
 pub async fn invalidate(site: &'static CallSite, key: String) -> bool {
     let Some(slot) = site.slot() else { return false };
-    let origin = Origin { function: site.function, provider: &slot.name, counters: slot.provider.counters(), handles: None };
+    let origin =
+        Origin { function: site.function, provider: &slot.name, counters: slot.provider.counters(), handles: None };
     let _invalidation = FLIGHTS.void(slot.store, &Scope::Key(&key), slot.exclusive()).await;
     match slot.provider.delete(&key).await {
         Ok(removed) => {
@@ -271,7 +272,8 @@ pub async fn invalidate(site: &'static CallSite, key: String) -> bool {
 /// covers store nothing after it.
 pub async fn clear(site: &'static CallSite, pattern: String) -> u64 {
     let Some(slot) = site.slot() else { return 0 };
-    let origin = Origin { function: site.function, provider: &slot.name, counters: slot.provider.counters(), handles: None };
+    let origin =
+        Origin { function: site.function, provider: &slot.name, counters: slot.provider.counters(), handles: None };
     let parsed = match Pattern::parse(&pattern) {
         Ok(parsed) => parsed,
         Err(error) => {

@@ -56,12 +56,17 @@ mod value;
 /// | `key` | template with `{param}`, `{param.field}`, `{self.field}` placeholders | the function's path (module, `Self` type and type arguments included), then `:{param}` for every parameter; a method with a receiver must give one | the cache key |
 /// | `provider` | string | `"default"` | the registered provider that stores the entries |
 /// | `cache_none` | bool | `false` | for `Option` returns, also cache `None` |
+/// | `cache_if` | path of a `fn(&V) -> bool` | none | a stored value (`Ok` / `Some` payload) it refuses is returned, not stored, and counted |
+/// | `max_entries` | integer ≥ 1 | none | on a memory store, at most this many entries, in a store of the function's own |
 ///
 /// `Result<T, E>` stores `Ok` only, `Option<T>` stores `Some` only (and `None` with
 /// `cache_none = true`), anything else is stored whole. The return type is read as written: a
 /// path ending in `Result` or `Option`; an alias under another name is stored whole, errors
 /// included. Placeholder values are escaped so that keys are injective (see [`key`]). Beside the
-/// function, `<name>_invalidate` takes the parameters the key names and removes their entry.
+/// function, `<name>_invalidate` takes the parameters the key names and removes their entry;
+/// `<name>_refresh` and `<name>_uncached` take the function's parameters and run its body, the
+/// first storing the value over any entry, the second leaving the cache alone; `<name>_clear()`
+/// removes every entry of the function. The README details each.
 ///
 /// Concurrent misses of one key run the body once; a failing cache never fails the call.
 ///

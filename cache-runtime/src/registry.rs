@@ -116,7 +116,10 @@ impl Slot {
 /// The stores of the functions with `max_entries`, by function and by the memory store they
 /// would otherwise use: each (function, store) pair gets a store of its own, made on first use, so
 /// that a `with_provider` scope still isolates them. They are never dropped.
-static BOUNDED: LazyLock<std::sync::Mutex<HashMap<(&'static str, StoreId), Arc<Slot>>>> = LazyLock::new(Default::default);
+static BOUNDED: LazyLock<std::sync::Mutex<BoundedStores>> = LazyLock::new(Default::default);
+
+/// The bounded stores, by function and by the store each replaces.
+type BoundedStores = HashMap<(&'static str, StoreId), Arc<Slot>>;
 
 /// The store of `function`, bounded to `max_entries`, in place of the memory store `shared`.
 pub(crate) fn bounded(function: &'static str, shared: &Slot, max_entries: u64) -> Arc<Slot> {

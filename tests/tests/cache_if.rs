@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use cache_runtime::{cached, stats_for, with_provider, MemoryProvider};
 
+// The predicate takes `&V` exactly, and `V` here is a `Vec`.
+#[allow(clippy::ptr_arg)]
 fn not_empty(list: &Vec<u32>) -> bool {
     !list.is_empty()
 }
