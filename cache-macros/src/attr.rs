@@ -64,10 +64,14 @@ pub struct Options {
     pub cache_none: Option<Given<bool>>,
     /// `companions = false`: no `<fn>_invalidate` beside the function, as in a trait impl.
     pub companions: Option<Given<bool>>,
+    /// `cache_if = path`: a predicate `fn(&V) -> bool` on the value that would be stored.
+    pub cache_if: Option<Given<syn::ExprPath>>,
+    /// `max_entries = N`, at least 1.
+    pub max_entries: Option<Given<u64>>,
 }
 
-const KNOWN: [&str; 6] = ["ttl", "key", "key_fn", "provider", "cache_none", "companions"];
-const KNOWN_LIST: &str = "`ttl`, `key`, `key_fn`, `provider`, `cache_none` and `companions`";
+const KNOWN: [&str; 8] = ["ttl", "key", "key_fn", "provider", "cache_none", "cache_if", "max_entries", "companions"];
+const KNOWN_LIST: &str = "`ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries` and `companions`";
 
 /// One `name = value` as written, before its value is checked.
 struct RawOption {
@@ -93,6 +97,8 @@ impl Options {
         let mut provider = Once::new("provider");
         let mut cache_none = Once::new("cache_none");
         let mut companions = Once::new("companions");
+        let mut cache_if = Once::new("cache_if");
+        let mut max_entries = Once::new("max_entries");
         for option in parse_list(args) {
             let option = match option {
                 Ok(option) => option,
@@ -137,6 +143,23 @@ impl Options {
                     let parsed = flag(cx, value, "companions");
                     companions.set(cx, &option, parsed);
                 }
+                "cache_if" => {
+                    let parsed = match value {
+                        Expr::Path(path) => Some(path.clone()),
+                        other => {
+                            cx.error_at(
+                                other,
+                                "`cache_if` takes the path of a function `fn(&V) -> bool`, such as `cache_if = is_complete`",
+                            );
+                            None
+                        }
+                    };
+                    cache_if.set(cx, &option, parsed);
+                }
+                "max_entries" => {
+                    let parsed = parse_max_entries(cx, value);
+                    max_entries.set(cx, &option, parsed);
+                }
                 unknown => {
                     let hint = suggest(unknown).map(|known| format!("did you mean `{known}`? ")).unwrap_or_default();
                     cx.error_at(
@@ -157,6 +180,8 @@ impl Options {
             key_fn: key_fn.get(),
             provider: provider.get(),
             cache_none: cache_none.get(),
+            cache_if: cache_if.get(),
+            max_entries: max_entries.get(),
             companions: companions.get(),
         }
     }
@@ -210,6 +235,8 @@ fn parse_option(input: ParseStream) -> syn::Result<RawOption> {
             "provider" => "`provider = \"sessions\"`",
             "cache_none" => "`cache_none = true`",
             "companions" => "`companions = false`",
+            "cache_if" => "`cache_if = is_complete`",
+            "max_entries" => "`max_entries = 1000`",
             _ => "`name = value`",
         };
         return Err(syn::Error::new(name.span(), format!("`{name}` needs a value: write {example}")));
@@ -252,6 +279,20 @@ fn parse_provider(cx: &mut Ctxt, value: &Expr) -> Option<LitStr> {
         return None;
     }
     Some(name)
+}
+
+/// `max_entries = 1000`: a whole number of entries, at least 1.
+fn parse_max_entries(cx: &mut Ctxt, value: &Expr) -> Option<u64> {
+    let Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) = value else {
+        cx.error_at(value, "`max_entries` takes a whole number of entries, such as `max_entries = 1000`");
+        return None;
+    };
+    match int.base10_parse::<u64>() {
+        Ok(0) => cx.error_at(int, "`max_entries` must be at least 1; to not cache, remove `#[cached]`"),
+        Ok(n) => return Some(n),
+        Err(_) => cx.error_at(int, "`max_entries` takes a whole number of entries between 1 and u64::MAX"),
+    }
+    None
 }
 
 fn string(cx: &mut Ctxt, value: &Expr, option: &str, example: &str) -> Option<LitStr> {
@@ -436,7 +477,7 @@ mod tests {
                 "`key` takes a string literal, a template such as \"user:{id}\"",
                 "`ttl` must be at least 1 second; to not cache, remove `#[cached]`",
                 "`provider` names a registered provider; to use the default one, remove `provider`",
-                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `key_fn`, `provider`, `cache_none` and `companions`",
+                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries` and `companions`",
                 "expected `,` between options",
                 "duplicate option `key`: give it once",
             ]
@@ -455,5 +496,23 @@ mod tests {
         assert_eq!(suggest("cache_nones"), Some("cache_none"));
         assert_eq!(suggest("provder"), Some("provider"));
         assert_eq!(suggest("size"), None);
+        assert_eq!(suggest("max_entrys"), Some("max_entries"));
+    }
+
+    #[test]
+    fn cache_if_takes_a_path_and_max_entries_a_positive_count() {
+        assert!(errors(quote!(cache_if = is_complete, max_entries = 10)).is_empty());
+        assert!(errors(quote!(cache_if = crate::rules::is_complete)).is_empty());
+        assert_eq!(
+            errors(quote!(cache_if = |v| true)),
+            ["`cache_if` takes the path of a function `fn(&V) -> bool`, such as `cache_if = is_complete`"]
+        );
+        assert_eq!(
+            errors(quote!(max_entries = 0)),
+            ["`max_entries` must be at least 1; to not cache, remove `#[cached]`"]
+        );
+        assert!(errors(quote!(max_entries = "10"))[0].starts_with("`max_entries` takes a whole number"));
+        assert!(errors(quote!(max_entries = -1))[0].starts_with("`max_entries` takes a whole number"));
+        assert_eq!(errors(quote!(max_entries = 1, max_entries = 2)), ["duplicate option `max_entries`: give it once"]);
     }
 }

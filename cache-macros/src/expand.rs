@@ -29,14 +29,54 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// The function rewritten to go through the cache, followed by `<name>_invalidate`.
+/// The function rewritten to go through the cache, followed by `<name>_invalidate` and the
+/// companions (`_refresh`, `_uncached`, `_clear`), unless `companions = false`.
 fn expand(plan: &Plan, func: &Function) -> TokenStream {
-    let Function { attrs, vis, sig, body, .. } = func;
-    let provider = &plan.provider;
+    let Function { attrs, vis, sig, .. } = func;
+    let cached = through_cache(plan, func, false, &plan.name);
+    let registration = registration(plan);
+    let cached = quote!({ #registration #cached });
+    // `#[async_trait]` made the method return a boxed future: the cached call is that future.
+    let cached = if func.async_trait { quote!({ ::std::boxed::Box::pin(async move #cached) }) } else { cached };
+    if !plan.companions {
+        return quote! {
+            #(#attrs)*
+            #vis #sig #cached
+        };
+    }
+    let site = site(plan);
+    let helper_key = key_expr(plan, func, &plan.helper.name.to_string());
+    let helper = helper(
+        plan,
+        func,
+        quote! {
+            static __CACHE_SITE: ::cache_runtime::__private::CallSite = #site;
+            let __cache_key: ::std::string::String = #helper_key.finish();
+            ::cache_runtime::__private::invalidate(&__CACHE_SITE, __cache_key).await
+        },
+    );
+    let refresh_name = companion_name(func, "refresh");
+    let refreshed = through_cache(plan, func, true, &refresh_name.to_string());
+    let clear = clear_body(plan, func);
+    let companions = companions(plan, func, refreshed, func.body.to_token_stream(), clear, quote!());
+    quote! {
+        #(#attrs)*
+        #vis #sig #cached
+
+        #helper
+        #companions
+    }
+}
+
+/// The body of the function or of `<name>_refresh` (`refresh`), written in the function named
+/// `written_in`: the user's body goes through the runtime under the function's key.
+fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) -> TokenStream {
+    let body = &func.body;
     let ret_ty = &plan.ret_ty;
-    let label = label(plan);
-    let key = key_expr(plan, func, &plan.name);
+    let site = site(plan);
+    let key = key_expr(plan, func, written_in);
     let ttl = ttl_expr(plan);
+    let cache_if = cache_if_expr(plan);
     // The runtime call is spanned at the type that is cached: its `Mode` bound is where a type
     // that cannot be cached fails, and rustc then reports one error per missing trait at the
     // user's type. Every token of the call carries that span (the path, the parentheses around
@@ -61,7 +101,7 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
     // After `#[async_trait]` the body is a boxed future of the value.
     let body_value = if func.async_trait { quote!((#body).await) } else { body.to_token_stream() };
     let args = quote! {
-        &__CACHE_SITE, __cache_key, __cache_ttl, async move {
+        &__CACHE_SITE, __cache_key, __cache_ttl, __cache_if, #refresh, async move {
             // Fixes the block's type so that `?` and `return` in the body infer as in the
             // original function (async-trait's trick).
             if let ::core::option::Option::Some(__cache_ret) = ::core::option::Option::None::<#ret_ty> {
@@ -79,35 +119,164 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
     args.set_span(value_span);
     let args = TokenTree::Group(args);
     let dot_await = quote_spanned!(value_span=> .await);
-    let helper = plan.companions.then(|| {
-        let helper_key = key_expr(plan, func, &plan.helper.name.to_string());
-        helper(
-            plan,
-            func,
-            quote! {
-                let __cache_key: ::std::string::String = #helper_key.finish();
-                ::cache_runtime::__private::invalidate(#label, #provider, __cache_key).await
-            },
-        )
-    });
-    let registration = registration(plan);
-    let cached = quote! {
-        static __CACHE_SITE: ::cache_runtime::__private::CallSite =
-            ::cache_runtime::__private::CallSite::new(#label, #provider);
-        #registration
+    quote! {{
+        static __CACHE_SITE: ::cache_runtime::__private::CallSite = #site;
         let __cache_key: ::cache_runtime::__private::KeyBuilder = #key;
         #ttl
+        #cache_if
         #call #args #dot_await
-    };
-    // `#[async_trait]` made the method return a boxed future: the cached call is that future.
-    let cached = if func.async_trait { quote!(::std::boxed::Box::pin(async move { #cached })) } else { cached };
-    quote! {
-        #(#attrs)*
-        #vis #sig {
-            #cached
-        }
+    }}
+}
 
-        #helper
+/// The function's `CallSite`: its label, its provider and its bound. Each generated function
+/// has its own; they share what belongs to the function (its counters, its bounded store) by
+/// its label.
+fn site(plan: &Plan) -> TokenStream {
+    let label = label(plan);
+    let provider = &plan.provider;
+    let bound = plan.max_entries.map(|max_entries| quote!(.max_entries(#max_entries)));
+    quote!(::cache_runtime::__private::CallSite::new(#label, #provider) #bound)
+}
+
+/// `let __cache_if = ...;`: the predicate as a `fn(&V) -> bool`, the declared type spanned at
+/// the path, so that a function of another signature is an error there.
+fn cache_if_expr(plan: &Plan) -> TokenStream {
+    let value_ty = &plan.value_ty;
+    match &plan.cache_if {
+        Some(path) => {
+            let ty = quote_spanned!(path.span()=> ::core::option::Option<fn(&#value_ty) -> bool>);
+            let some = quote_spanned!(path.span()=> ::core::option::Option::Some(#path));
+            quote!(let __cache_if: #ty = #some;)
+        }
+        None => quote!(let __cache_if = ::core::option::Option::None;),
+    }
+}
+
+/// `<name>_<what>`.
+fn companion_name(func: &Function, what: &str) -> syn::Ident {
+    format_ident!("{}_{}", func.sig.ident, what)
+}
+
+/// `<name>_clear`'s body: the pattern of every key of the function, then the runtime's clear.
+///
+/// A template's pattern is the template with each placeholder replaced by `*` and the glob
+/// characters of its literal text escaped: an escaped placeholder value holds no `:`, `/` or glob
+/// character, but `*` matches any text, so a function whose template the pattern also matches
+/// (`user:{id}` and `user:{id}:{tab}`) loses its entries too. The default key's pattern is the
+/// function's path (type arguments as `<*>`) and `:*` per parameter, which no other function's
+/// default key matches.
+fn clear_body(plan: &Plan, func: &Function) -> TokenStream {
+    let site = site(plan);
+    let pattern = match &plan.key {
+        Key::Template(segments) => {
+            let pattern: String = segments
+                .iter()
+                .map(|segment| match segment {
+                    Segment::Literal(text) => escape_glob(text),
+                    Segment::Placeholder(_) => "*".to_string(),
+                })
+                .collect();
+            quote!(::std::string::String::from(#pattern))
+        }
+        Key::Default(_) | Key::Function { .. } => {
+            let generic = func.sig.generics.params.iter().any(|param| !matches!(param, syn::GenericParam::Lifetime(_)));
+            let mut suffix = if generic { "<*>".to_string() } else { String::new() };
+            // A default key holds one value per parameter; a `key_fn` key holds one in all.
+            let values = match &plan.key {
+                Key::Default(params) => params.len(),
+                _ => 1,
+            };
+            suffix.push_str(&":*".repeat(values));
+            let written_in = companion_name(func, "clear").to_string();
+            let name = &plan.name;
+            quote! {{
+                let __cache_marker = || ();
+                let __cache_path = ::cache_runtime::__private::function_path(
+                    ::core::any::type_name_of_val(&__cache_marker),
+                    #written_in,
+                    #name,
+                );
+                ::std::format!("{}{}", __cache_path, #suffix)
+            }}
+        }
+    };
+    quote! {
+        static __CACHE_SITE: ::cache_runtime::__private::CallSite = #site;
+        ::cache_runtime::__private::clear(&__CACHE_SITE, #pattern).await
+    }
+}
+
+/// `text` with the characters a glob reads escaped by `\`.
+fn escape_glob(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `<name>_refresh`, `<name>_uncached` (the function's signature, its `#[cfg]`s, `#[allow]`s and
+/// visibility) and `<name>_clear`, with these bodies.
+///
+/// The user's body is written into `_refresh` and `_uncached` as well as into the function: a
+/// function without a receiver may be a free function or an associated one, and the macro cannot
+/// tell which, so the three cannot call one shared function (`f` or `Self::f`). rustc reports an
+/// error in the body once, since the copies carry the same spans.
+fn companions(
+    plan: &Plan,
+    func: &Function,
+    refresh: TokenStream,
+    uncached: TokenStream,
+    clear: TokenStream,
+    extra: TokenStream,
+) -> TokenStream {
+    let vis = &func.vis;
+    let kept = func.attrs.iter().filter(|attr| attr.path().is_ident("cfg") || attr.path().is_ident("allow"));
+    let cfgs = func.attrs.iter().filter(|attr| attr.path().is_ident("cfg"));
+    let kept = quote!(#(#kept)* #extra);
+    let cfgs = quote!(#(#cfgs)*);
+    let name = &plan.name;
+    let mut refresh_sig = func.sig.clone();
+    refresh_sig.ident = companion_name(func, "refresh");
+    let mut uncached_sig = func.sig.clone();
+    uncached_sig.ident = companion_name(func, "uncached");
+    let clear_name = companion_name(func, "clear");
+    // An `impl Trait` return (an error already) cannot be declared with a body that never
+    // returns: rustc would report that `()` does not implement the trait.
+    let returns_value = !matches!(plan.ret_ty, syn::Type::ImplTrait(_));
+    let refresh_doc = format!(
+        "Runs `{name}`'s body and stores its value under these arguments' key, whatever the cache holds; \
+         a computation of the key already running is voided, as an invalidation voids it."
+    );
+    let uncached_doc = format!("Runs `{name}`'s body without the cache: nothing is read, stored or removed.");
+    let clear_doc = format!("Removes every entry of `{name}` from its store; returns how many.");
+    let running = returns_value.then(|| {
+        quote! {
+            #kept
+            #[doc = #refresh_doc]
+            #[allow(dead_code)]
+            #vis #refresh_sig #refresh
+
+            #kept
+            #[doc = #uncached_doc]
+            // The parameters that only the key reads are unused here; the function itself
+            // reports the body's own unused variables.
+            #[allow(dead_code, unused_variables)]
+            #vis #uncached_sig #uncached
+        }
+    });
+    quote! {
+        #running
+
+        #cfgs
+        #[doc = #clear_doc]
+        #[allow(dead_code)]
+        #vis async fn #clear_name() -> u64 {
+            #clear
+        }
     }
 }
 
@@ -123,14 +292,17 @@ fn expand(plan: &Plan, func: &Function) -> TokenStream {
 fn fallback(errors: syn::Error, plan: &Plan, func: &Function) -> TokenStream {
     let errors = errors.to_compile_error();
     let original = func.original();
-    let helper = plan.companions.then(|| {
-        let helper = helper(plan, func, quote!(::core::unreachable!("`#[cached]` reported an error")));
-        quote!(#[allow(unused_variables)] #helper)
+    let generated = plan.companions.then(|| {
+        let unreachable = quote!({ ::core::unreachable!("`#[cached]` reported an error") });
+        let helper = helper(plan, func, unreachable.clone());
+        let unused = quote!(#[allow(unused_variables)]);
+        let companions = companions(plan, func, unreachable.clone(), unreachable.clone(), unreachable, unused);
+        quote!(#[allow(unused_variables)] #helper #companions)
     });
     quote! {
         #errors
         #original
-        #helper
+        #generated
     }
 }
 

@@ -38,6 +38,10 @@ pub struct Plan {
     /// Whether `<name>_invalidate` is generated beside the function: not with `companions =
     /// false`, nor in a method that `#[async_trait]` rewrote (a trait impl cannot hold it).
     pub companions: bool,
+    /// `cache_if = path`.
+    pub cache_if: Option<syn::ExprPath>,
+    /// `max_entries = N`.
+    pub max_entries: Option<u64>,
 }
 
 /// How the return type is cached.
@@ -129,6 +133,8 @@ impl Plan {
             template,
             helper: Helper { name: func.helper_name(), receiver: helper_receiver, params, generics },
             companions,
+            cache_if: options.cache_if.map(|given| given.value),
+            max_entries: options.max_entries.map(|given| given.value),
         }
     }
 }

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::error::CacheError;
 use crate::flight::{Join, Leader, Scope, Waited, FLIGHTS};
+use crate::key::Pattern;
 use crate::key_builder::{KeyBuilder, KeyText};
 use crate::observe::{self, Origin, SiteCounters};
 #[cfg(feature = "redis")]
@@ -21,10 +22,14 @@ use crate::redis::{Acquired, Lease};
 use crate::registry::{self, Backend, Slot};
 use crate::value::{CacheValue, CachedValue};
 
-/// A `#[cached]` function: its name, its provider, and its metric handles.
+/// A `#[cached]` function (or one of its companions): its name, its provider, its bound, and its
+/// metric handles.
 pub struct CallSite {
     function: &'static str,
     provider: &'static str,
+    /// `max_entries`: on a memory store, the function keeps its entries in a store of its own
+    /// bounded to this many (see [`registry::bounded`]).
+    max_entries: Option<u64>,
     counters: OnceLock<SiteCounters>,
     warned_unknown_provider: AtomicBool,
 }
@@ -32,13 +37,30 @@ pub struct CallSite {
 impl CallSite {
     /// A call site of `function` on the provider registered as `provider`.
     pub const fn new(function: &'static str, provider: &'static str) -> Self {
-        CallSite { function, provider, counters: OnceLock::new(), warned_unknown_provider: AtomicBool::new(false) }
+        CallSite {
+            function,
+            provider,
+            max_entries: None,
+            counters: OnceLock::new(),
+            warned_unknown_provider: AtomicBool::new(false),
+        }
+    }
+
+    /// The same site, its entries bounded to `max_entries` where they are kept in memory.
+    pub const fn max_entries(mut self, max_entries: u64) -> Self {
+        self.max_entries = Some(max_entries);
+        self
     }
 
     /// The slot of this site's provider; an unknown name is counted, logged once, and `None`.
+    /// With `max_entries`, a memory store gives way to the function's own bounded store; Redis
+    /// (and a store of the user's) is used as it is.
     fn slot(&self) -> Option<Arc<Slot>> {
         match registry::slot(self.provider) {
-            Ok(slot) => Some(slot),
+            Ok(slot) => match (self.max_entries, &slot.backend) {
+                (Some(max_entries), Backend::Memory(_)) => Some(registry::bounded(self.function, &slot, max_entries)),
+                _ => Some(slot),
+            },
             Err(error) => {
                 let first = !self.warned_unknown_provider.swap(true, Ordering::Relaxed);
                 observe::unknown_provider(self.function, self.provider, &error, first);
@@ -108,11 +130,24 @@ impl<T: CacheValue> Mode<Option<T>> for SomeOnly {
 /// and the others wait for its value. A cache that fails is skipped: `body` runs.
 ///
 /// The key stays in the caller's buffer on a hit; only a call that misses makes it a `String`.
-pub async fn call<M, R, F>(site: &'static CallSite, key: KeyBuilder, ttl: Duration, body: F) -> R
+/// `cache_if`, when given, decides whether a value is stored. With `refresh` (`<fn>_refresh`),
+/// the call is a refresh (see `refresh` in this module): one entry point for both, so that a type that cannot be cached is
+/// reported once.
+pub async fn call<M, R, F>(
+    site: &'static CallSite,
+    key: KeyBuilder,
+    ttl: Duration,
+    cache_if: Option<fn(&M::Value) -> bool>,
+    refresh: bool,
+    body: F,
+) -> R
 where
     M: Mode<R>,
     F: Future<Output = R>,
 {
+    if refresh {
+        return Box::pin(self::refresh::<M, R, F>(site, key, ttl, cache_if, body)).await;
+    }
     let Some(slot) = site.slot() else { return body.await };
     let origin = site.origin(&slot);
     let read = match &slot.backend {
@@ -128,7 +163,7 @@ where
         Read::Hit(value) => M::restore(value),
         // The miss path is a future of its own, behind a box: inline, its state would make the
         // future of every call (hits included) larger, and every hit would pay for moving it.
-        read => Box::pin(missed::<M, R, F>(site, slot, key.finish(), ttl, body, read)).await,
+        read => Box::pin(missed::<M, R, F>(site, slot, key.finish(), ttl, cache_if, body, read)).await,
     }
 }
 
@@ -138,6 +173,7 @@ async fn missed<M, R, F>(
     slot: Arc<Slot>,
     key: String,
     ttl: Duration,
+    cache_if: Option<fn(&M::Value) -> bool>,
     body: F,
     read: Read<M::Value>,
 ) -> R
@@ -151,17 +187,9 @@ where
             origin.joined(&key);
             M::restore(value)
         }
-        Settled::Lead(mut lead) => {
+        Settled::Lead(lead) => {
             origin.miss(&key);
-            let out = match &mut lead.right {
-                #[cfg(feature = "redis")]
-                StoreRight::Fleet(lease) => lease.keep_alive(lead.leader.run(body)).await,
-                _ => lead.leader.run(body).await,
-            };
-            if let Some(kept) = M::keep(&out) {
-                lead.finish(&origin, &slot, &key, CachedValue::new(kept), ttl).await;
-            }
-            out
+            lead.compute::<M, R, F>(&origin, &slot, &key, ttl, cache_if, body).await
         }
         Settled::Alone => {
             origin.miss(&key);
@@ -170,15 +198,62 @@ where
     }
 }
 
+/// `<fn>_refresh`: runs `body` and stores its value under `key`, whatever the store holds.
+///
+/// A refresh leads a flight of its own and never waits for one: a computation of the key already
+/// running may have read what the refresh is meant to replace, so the refresh voids it, as an
+/// invalidation does (it stores nothing, its waiters start over), and then leads. Callers that
+/// miss the key meanwhile join the refresh and receive its value. The invalidation rules hold for
+/// the refresh itself: an invalidation while it computes voids it, and it stores nothing. The
+/// entry in place stays readable until the refresh stores over it; on Redis it is deleted first,
+/// which is how the computations of other instances are voided.
+async fn refresh<M, R, F>(
+    site: &'static CallSite,
+    key: KeyBuilder,
+    ttl: Duration,
+    cache_if: Option<fn(&M::Value) -> bool>,
+    body: F,
+) -> R
+where
+    M: Mode<R>,
+    F: Future<Output = R>,
+{
+    let Some(slot) = site.slot() else { return body.await };
+    let origin = site.origin(&slot);
+    let key = key.finish();
+    let leader = loop {
+        let invalidation = FLIGHTS.void(slot.store, &Scope::Key(&key), slot.exclusive()).await;
+        #[cfg(feature = "redis")]
+        if let Backend::Redis(_) = &slot.backend {
+            if let Err(error) = slot.provider.delete(&key).await {
+                origin.failed("delete", &key, &error);
+            }
+        }
+        // A caller that missed between the void and this join started a flight: void it too.
+        if let Join::Lead(leader) = FLIGHTS.join(slot.store, &key) {
+            drop(invalidation);
+            break leader;
+        }
+    };
+    // Not a read that found nothing, so that the lease does not look for a value again.
+    let right = match lease::<M::Value>(&origin, &slot, &key, &Read::Unusable, Instant::now() + slot.max_wait).await {
+        Leased::Right(right) => right,
+        // Only a lease that looks again returns a value.
+        Leased::Value(_) => StoreRight::Detached,
+    };
+    let mut leader = leader;
+    if matches!(right, StoreRight::Detached) {
+        leader.detach();
+    }
+    Lead { leader, right }.compute::<M, R, F>(&origin, &slot, &key, ttl, cache_if, body).await
+}
+
 /// Removes the entry of a cached function; true when there was one. Computations of the key in
 /// flight store nothing and hand their value to no one (see the `flight` module).
-pub async fn invalidate(function: &'static str, provider: &'static str, key: String) -> bool {
-    let Ok(slot) =
-        registry::slot(provider).inspect_err(|error| observe::unknown_provider(function, provider, error, true))
-    else {
-        return false;
-    };
-    let origin = Origin { function, provider: &slot.name, counters: slot.provider.counters(), handles: None };
+pub async fn invalidate(site: &'static CallSite, key: String) -> bool {
+    let Some(slot) = site.slot() else { return false };
+    let origin =
+        Origin { function: site.function, provider: &slot.name, counters: slot.provider.counters(), handles: None };
     let _invalidation = FLIGHTS.void(slot.store, &Scope::Key(&key), slot.exclusive()).await;
     match slot.provider.delete(&key).await {
         Ok(removed) => {
@@ -188,6 +263,33 @@ pub async fn invalidate(function: &'static str, provider: &'static str, key: Str
         Err(error) => {
             origin.failed("delete", &key, &error);
             false
+        }
+    }
+}
+
+/// `<fn>_clear`: removes every entry whose key matches `pattern` on the function's store; returns
+/// how many (0 when the store failed: logged and counted). Computations in flight of keys it
+/// covers store nothing after it.
+pub async fn clear(site: &'static CallSite, pattern: String) -> u64 {
+    let Some(slot) = site.slot() else { return 0 };
+    let origin =
+        Origin { function: site.function, provider: &slot.name, counters: slot.provider.counters(), handles: None };
+    let parsed = match Pattern::parse(&pattern) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            origin.failed("clear_pattern", &pattern, &error);
+            return 0;
+        }
+    };
+    let _invalidation = FLIGHTS.void(slot.store, &Scope::Pattern(&parsed), slot.exclusive()).await;
+    match slot.provider.clear_pattern(&parsed).await {
+        Ok(removed) => {
+            origin.removed(&pattern, removed);
+            removed
+        }
+        Err(error) => {
+            origin.failed("clear_pattern", &pattern, &error);
+            0
         }
     }
 }
@@ -420,6 +522,58 @@ async fn lease<V: CacheValue>(
 }
 
 impl Lead {
+    /// Runs `body` as the leader, stores what `M` keeps of its value unless `cache_if` refuses
+    /// it, and returns the value. A refused value is counted and handed to the callers that
+    /// joined (it is as fresh as a stored one), never stored.
+    async fn compute<M, R, F>(
+        mut self,
+        origin: &Origin<'_>,
+        slot: &Slot,
+        key: &str,
+        ttl: Duration,
+        cache_if: Option<fn(&M::Value) -> bool>,
+        body: F,
+    ) -> R
+    where
+        M: Mode<R>,
+        F: Future<Output = R>,
+    {
+        let out = match &mut self.right {
+            #[cfg(feature = "redis")]
+            StoreRight::Fleet(lease) => lease.keep_alive(self.leader.run(body)).await,
+            _ => self.leader.run(body).await,
+        };
+        if let Some(kept) = M::keep(&out) {
+            if cache_if.is_none_or(|keep| keep(&kept)) {
+                self.finish(origin, slot, key, CachedValue::new(kept), ttl).await;
+            } else {
+                origin.refused(key);
+                self.refused(slot, key, CachedValue::new(kept)).await;
+            }
+        }
+        out
+    }
+
+    /// Hands a value that is not stored to the callers that joined, unless an invalidation voided
+    /// the flight; on Redis the lease is given up so that other instances stop waiting.
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+    async fn refused(mut self, slot: &Slot, key: &str, value: CachedValue) {
+        match self.right {
+            #[cfg(feature = "redis")]
+            StoreRight::Fleet(lease) => {
+                if let Backend::Redis(redis) = &slot.backend {
+                    if redis.give_up(lease, key).await {
+                        self.leader.hand_out(value);
+                    }
+                }
+            }
+            #[cfg(feature = "redis")]
+            StoreRight::HandOutIfHeld(_) => {}
+            StoreRight::Detached => {}
+            _ => self.leader.hand_out(value),
+        }
+    }
+
     /// Stores the value the leader computed, unless an invalidation voided its lease meanwhile,
     /// and hands it to the waiters. A store that fails is counted and logged, never returned.
     #[cfg_attr(not(feature = "redis"), allow(unused_variables))]

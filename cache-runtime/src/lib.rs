@@ -59,12 +59,17 @@ mod value;
 /// | `provider` | string | `"default"` | the registered provider that stores the entries |
 /// | `cache_none` | bool | `false` | for `Option` returns, also cache `None` |
 /// | `companions` | bool | `true` | `false`: no `<name>_invalidate` beside the function; required in a trait impl, which holds only the trait's methods |
+/// | `cache_if` | path of a `fn(&V) -> bool` | none | a stored value (`Ok` / `Some` payload) it refuses is returned, not stored, and counted |
+/// | `max_entries` | integer ≥ 1 | none | on a memory store, at most this many entries, in a store of the function's own |
 ///
 /// `Result<T, E>` stores `Ok` only, `Option<T>` stores `Some` only (and `None` with
 /// `cache_none = true`), anything else is stored whole. The return type is read as written: a
 /// path ending in `Result` or `Option`; an alias under another name is stored whole, errors
 /// included. Placeholder values are escaped so that keys are injective (see [`key`]). Beside the
-/// function, `<name>_invalidate` takes the parameters the key names and removes their entry.
+/// function, `<name>_invalidate` takes the parameters the key names and removes their entry;
+/// `<name>_refresh` and `<name>_uncached` take the function's parameters and run its body, the
+/// first storing the value over any entry, the second leaving the cache alone; `<name>_clear()`
+/// removes every entry of the function. The README details each.
 ///
 /// In `impl Trait for Type` (native `async fn`, or under `#[async_trait]` on the impl block),
 /// write `companions = false` and remove entries with [`delete`] and the key, each value escaped
@@ -141,6 +146,7 @@ pub use error::CacheError;
 pub use functions::{check, functions, CachedFunction, FunctionTtl};
 pub use handle::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
 pub use memory::{MemoryProvider, MemoryProviderBuilder};
+pub use observe::stats_for;
 pub use provider::{CacheProvider, ProviderFuture};
 #[cfg(feature = "redis")]
 pub use redis::{RedisProvider, RedisProviderBuilder};
@@ -151,7 +157,7 @@ pub use value::{CacheValue, CachedValue};
 /// What the code that `#[cached]` generates calls. Not public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::{call, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
+    pub use crate::call::{call, clear, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
     pub use crate::function_path::function_path;
     pub use crate::functions::cached_function;
     pub use crate::key_builder::{

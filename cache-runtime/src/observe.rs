@@ -4,11 +4,13 @@
 //! Logs go to the [`TARGET`] target: hits, misses, joins, stores and expirations at `DEBUG`,
 //! invalidations at `INFO`, errors at `WARN`. Counters are `cache_hits_total`,
 //! `cache_misses_total`, `cache_joined_total`, `cache_sets_total`, `cache_invalidations_total`
-//! and `cache_errors_total` (the last with a `kind` label too), each labelled with `function` and
+//! `cache_refused_total` (values a `cache_if` predicate kept out of the store) and
+//! `cache_errors_total` (the last with a `kind` label too), each labelled with `function` and
 //! `provider`. Calls through the cache-aside API are labelled `function="cache_aside"`; what a
 //! store sees by itself (an entry that is not ours, an eviction) is labelled `function="store"`.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 use metrics::Counter;
@@ -16,7 +18,7 @@ use metrics::Counter;
 use crate::error::CacheError;
 use crate::key::{ellipsis, shorten};
 use crate::key_builder::KeyText;
-use crate::stats::StatsCounters;
+use crate::stats::{CacheStats, StatsCounters};
 use crate::value::CachedValue;
 
 /// The `tracing` target of every event.
@@ -26,12 +28,51 @@ pub(crate) const TARGET: &str = "cache_runtime";
 const STORE: &str = "store";
 
 /// Metric handles of one call site (or of the cache-aside calls on one provider), registered on
-/// first use: building labelled keys on every call would cost more than the read itself.
+/// first use: building labelled keys on every call would cost more than the read itself. They
+/// also hold the counters of the function, which [`stats_for`] reads.
 pub(crate) struct SiteCounters {
     hits: Counter,
     misses: Counter,
     joined: Counter,
     sets: Counter,
+    refused: Counter,
+    function: Arc<StatsCounters>,
+}
+
+/// The counters of each function, by the name in its `function` label.
+static FUNCTIONS: LazyLock<Mutex<HashMap<&'static str, Arc<StatsCounters>>>> = LazyLock::new(Default::default);
+
+/// The counters of `function`, made on first use; every call site of one function shares them.
+fn function_counters(function: &'static str) -> Arc<StatsCounters> {
+    let mut functions = FUNCTIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    Arc::clone(functions.entry(function).or_default())
+}
+
+/// The counters of one `#[cached]` function, by its name as the `function` label of the metrics
+/// and logs gives it: `module::path::name` (for a method, the module of the impl block and the
+/// method's name, without the type). `None` until the function has been called once.
+///
+/// Hits, misses, joined, sets and refused count the function's calls (its `_refresh` included)
+/// on whichever store served them (a `with_provider` scope, its own bounded store); entries
+/// removed and errors stay in the store's [`stats`](crate::stats). Two methods of the same name
+/// in one module share a name, and so their counters.
+///
+/// ```
+/// use cache_runtime::cached;
+///
+/// #[cached(key = "double:{n}")]
+/// async fn double(n: u64) -> u64 { n * 2 }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// double(2).await;
+/// double(2).await;
+/// let stats = cache_runtime::stats_for(concat!(module_path!(), "::double")).unwrap();
+/// assert_eq!((stats.misses, stats.hits), (1, 1));
+/// # }
+/// ```
+pub fn stats_for(function: &str) -> Option<CacheStats> {
+    let functions = FUNCTIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    functions.get(function).map(|counters| counters.snapshot())
 }
 
 /// Who a cache event belongs to, and where it is counted.
@@ -52,6 +93,8 @@ impl Origin<'_> {
             misses: self.metric("cache_misses_total"),
             joined: self.metric("cache_joined_total"),
             sets: self.metric("cache_sets_total"),
+            refused: self.metric("cache_refused_total"),
+            function: function_counters(self.function),
         }))
     }
 
@@ -59,9 +102,13 @@ impl Origin<'_> {
         metrics::counter!(name, "function" => self.function, "provider" => self.provider.to_owned())
     }
 
-    fn count(&self, pick: fn(&SiteCounters) -> &Counter, name: &'static str) {
+    /// Bumps the metric `name` and, where a call site keeps them, the function's counter.
+    fn count(&self, pick: fn(&SiteCounters) -> &Counter, record: fn(&StatsCounters), name: &'static str) {
         match self.handles() {
-            Some(handles) => pick(handles).increment(1),
+            Some(handles) => {
+                pick(handles).increment(1);
+                record(&handles.function);
+            }
             None => self.metric(name).increment(1),
         }
     }
@@ -69,7 +116,7 @@ impl Origin<'_> {
     /// A read found a usable value.
     pub(crate) fn hit<K: KeyText + ?Sized>(&self, key: &K, value: &CachedValue) {
         self.counters.record_hit();
-        self.count(|h| &h.hits, "cache_hits_total");
+        self.count(|h| &h.hits, StatsCounters::record_hit, "cache_hits_total");
         // The age is computed only when the line is logged: reading the clock on every hit costs
         // more than a tenth of the hit.
         tracing::debug!(
@@ -86,27 +133,34 @@ impl Origin<'_> {
     /// The body runs for lack of a usable entry.
     pub(crate) fn miss(&self, key: &str) {
         self.counters.record_miss();
-        self.count(|h| &h.misses, "cache_misses_total");
+        self.count(|h| &h.misses, StatsCounters::record_miss, "cache_misses_total");
         tracing::debug!(target: TARGET, function = self.function, provider = self.provider, "[CACHE MISS] key={}{}", shorten(key), ellipsis(key));
     }
 
     /// The call received the value of another caller's computation.
     pub(crate) fn joined(&self, key: &str) {
         self.counters.record_joined();
-        self.count(|h| &h.joined, "cache_joined_total");
+        self.count(|h| &h.joined, StatsCounters::record_joined, "cache_joined_total");
         tracing::debug!(target: TARGET, function = self.function, provider = self.provider, "[CACHE JOINED] key={}{}", shorten(key), ellipsis(key));
     }
 
     /// A value was stored.
     pub(crate) fn stored(&self, key: &str, ttl: Duration) {
         self.counters.record_set();
-        self.count(|h| &h.sets, "cache_sets_total");
+        self.count(|h| &h.sets, StatsCounters::record_set, "cache_sets_total");
         tracing::debug!(target: TARGET, function = self.function, provider = self.provider, "[CACHE SAVE] key={}{} ttl={}", shorten(key), ellipsis(key), HumanDuration(ttl));
     }
 
     /// A computation's value was not stored: an invalidation covered the key while it ran.
     pub(crate) fn not_stored(&self, key: &str, why: &str) {
         tracing::debug!(target: TARGET, function = self.function, provider = self.provider, "[CACHE SKIP] key={}{}: {why}", shorten(key), ellipsis(key));
+    }
+
+    /// A computed value was not stored: the function's `cache_if` predicate refused it.
+    pub(crate) fn refused(&self, key: &str) {
+        self.counters.record_refused();
+        self.count(|h| &h.refused, StatsCounters::record_refused, "cache_refused_total");
+        tracing::debug!(target: TARGET, function = self.function, provider = self.provider, "[CACHE REFUSED] key={}{}: `cache_if` refused the value; returned, not stored", shorten(key), ellipsis(key));
     }
 
     /// Entries were removed by an invalidation, `delete`, `clear_pattern` or `clear`.

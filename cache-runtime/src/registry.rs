@@ -118,6 +118,25 @@ impl Slot {
     }
 }
 
+/// The stores of the functions with `max_entries`, by function and by the memory store they
+/// would otherwise use: each (function, store) pair gets a store of its own, made on first use, so
+/// that a `with_provider` scope still isolates them. They are never dropped.
+static BOUNDED: LazyLock<std::sync::Mutex<BoundedStores>> = LazyLock::new(Default::default);
+
+/// The bounded stores, by function and by the store each replaces.
+type BoundedStores = HashMap<(&'static str, StoreId), Arc<Slot>>;
+
+/// The store of `function`, bounded to `max_entries`, in place of the memory store `shared`.
+pub(crate) fn bounded(function: &'static str, shared: &Slot, max_entries: u64) -> Arc<Slot> {
+    let mut bounded = BOUNDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let max_wait = shared.max_wait;
+    let slot = bounded.entry((function, shared.store)).or_insert_with(|| {
+        let memory = MemoryProvider::builder().max_capacity(max_entries).max_wait(max_wait).build();
+        Slot::new(&shared.name, memory)
+    });
+    Arc::clone(slot)
+}
+
 struct Registry {
     default: ArcSwap<Slot>,
     named: ArcSwap<HashMap<String, Arc<Slot>>>,

@@ -31,6 +31,8 @@ pub struct CacheStats {
     pub expirations: u64,
     /// Operations that failed: provider errors, timeouts, values that did not decode.
     pub errors: u64,
+    /// Values a function's `cache_if` predicate refused: returned to the caller, not stored.
+    pub refused: u64,
 }
 
 impl CacheStats {
@@ -94,6 +96,7 @@ struct Stripe {
     evictions: AtomicU64,
     expirations: AtomicU64,
     errors: AtomicU64,
+    refused: AtomicU64,
 }
 
 /// Hands each thread the next stripe index in turn.
@@ -159,6 +162,10 @@ impl StatsCounters {
     pub fn record_error(&self) {
         self.stripe().errors.fetch_add(1, Relaxed);
     }
+    /// Counts a value that a `cache_if` predicate refused to store.
+    pub fn record_refused(&self) {
+        self.stripe().refused.fetch_add(1, Relaxed);
+    }
     /// The counters as they are now.
     pub fn snapshot(&self) -> CacheStats {
         let sum = |field: fn(&Stripe) -> &AtomicU64| self.stripes.iter().map(|s| field(s).load(Relaxed)).sum();
@@ -171,6 +178,7 @@ impl StatsCounters {
             evictions: sum(|s| &s.evictions),
             expirations: sum(|s| &s.expirations),
             errors: sum(|s| &s.errors),
+            refused: sum(|s| &s.refused),
         }
     }
 }
