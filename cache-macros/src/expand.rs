@@ -134,7 +134,15 @@ fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) 
 fn site(plan: &Plan) -> TokenStream {
     let label = label(plan);
     let provider = &plan.provider;
-    let bound = plan.max_entries.map(|max_entries| quote!(.max_entries(#max_entries)));
+    // The bounded store is the function's own: its label is not enough, since two methods of one
+    // name in one module share it, so the place of the attribute tells them apart (the function
+    // and its companions are expanded from the same one).
+    let bound = plan.max_entries.map(|max_entries| {
+        let name = &plan.name;
+        quote!(.max_entries(#max_entries, ::core::concat!(
+            ::core::module_path!(), "::", #name, "@", ::core::line!(), ":", ::core::column!()
+        )))
+    });
     quote!(::cache_runtime::__private::CallSite::new(#label, #provider) #bound)
 }
 
@@ -163,8 +171,8 @@ fn companion_name(func: &Function, what: &str) -> syn::Ident {
 /// characters of its literal text escaped: an escaped placeholder value holds no `:`, `/` or glob
 /// character, but `*` matches any text, so a function whose template the pattern also matches
 /// (`user:{id}` and `user:{id}:{tab}`) loses its entries too. The default key's pattern is the
-/// function's path (type arguments as `<*>`) and `:*` per parameter, which no other function's
-/// default key matches.
+/// function's path (type arguments as `<*>`, `impl Trait` arguments included) and `:[^:]*` per
+/// parameter, which no other function's default key matches.
 fn clear_body(plan: &Plan, func: &Function) -> TokenStream {
     let site = site(plan);
     let pattern = match &plan.key {
@@ -179,14 +187,21 @@ fn clear_body(plan: &Plan, func: &Function) -> TokenStream {
             quote!(::std::string::String::from(#pattern))
         }
         Key::Default(_) | Key::Function { .. } => {
-            let generic = func.sig.generics.params.iter().any(|param| !matches!(param, syn::GenericParam::Lifetime(_)));
+            // An `impl Trait` argument makes the function generic too: its path holds the type.
+            let generic = func.sig.generics.params.iter().any(|param| !matches!(param, syn::GenericParam::Lifetime(_)))
+                || func.sig.inputs.iter().any(|input| match input {
+                    syn::FnArg::Typed(arg) => holds_impl(arg.ty.to_token_stream()),
+                    syn::FnArg::Receiver(_) => false,
+                });
             let mut suffix = if generic { "<*>".to_string() } else { String::new() };
             // A default key holds one value per parameter; a `key_fn` key holds one in all.
             let values = match &plan.key {
                 Key::Default(params) => params.len(),
                 _ => 1,
             };
-            suffix.push_str(&":*".repeat(values));
+            // A value is never empty and never holds `:`: `[^:]` keeps `<path>:*` from matching
+            // the keys of functions in a module named like the function (`<path>::g:1`).
+            suffix.push_str(&":[^:]*".repeat(values));
             let written_in = companion_name(func, "clear").to_string();
             let name = &plan.name;
             quote! {{
@@ -204,6 +219,15 @@ fn clear_body(plan: &Plan, func: &Function) -> TokenStream {
         static __CACHE_SITE: ::cache_runtime::__private::CallSite = #site;
         ::cache_runtime::__private::clear(&__CACHE_SITE, #pattern).await
     }
+}
+
+/// Whether a type's tokens hold `impl` (an `impl Trait` argument, at any depth).
+fn holds_impl(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Ident(ident) => ident == "impl",
+        TokenTree::Group(group) => holds_impl(group.stream()),
+        _ => false,
+    })
 }
 
 /// `text` with the characters a glob reads escaped by `\`.

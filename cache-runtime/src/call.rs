@@ -30,6 +30,8 @@ pub struct CallSite {
     /// `max_entries`: on a memory store, the function keeps its entries in a store of its own
     /// bounded to this many (see [`registry::bounded`]).
     max_entries: Option<u64>,
+    /// What tells this function's bounded store from another's: see [`CallSite::max_entries`].
+    bounded_as: &'static str,
     counters: OnceLock<SiteCounters>,
     warned_unknown_provider: AtomicBool,
 }
@@ -41,14 +43,18 @@ impl CallSite {
             function,
             provider,
             max_entries: None,
+            bounded_as: function,
             counters: OnceLock::new(),
             warned_unknown_provider: AtomicBool::new(false),
         }
     }
 
-    /// The same site, its entries bounded to `max_entries` where they are kept in memory.
-    pub const fn max_entries(mut self, max_entries: u64) -> Self {
+    /// The same site, its entries bounded to `max_entries` where they are kept in memory, in the
+    /// bounded store named `bounded_as`: one per function (its label alone is shared by two
+    /// methods of one name in one module), the same for the function and its companions.
+    pub const fn max_entries(mut self, max_entries: u64, bounded_as: &'static str) -> Self {
         self.max_entries = Some(max_entries);
+        self.bounded_as = bounded_as;
         self
     }
 
@@ -58,7 +64,7 @@ impl CallSite {
     fn slot(&self) -> Option<Arc<Slot>> {
         match registry::slot(self.provider) {
             Ok(slot) => match (self.max_entries, &slot.backend) {
-                (Some(max_entries), Backend::Memory(_)) => Some(registry::bounded(self.function, &slot, max_entries)),
+                (Some(max_entries), Backend::Memory(_)) => Some(registry::bounded(self.bounded_as, &slot, max_entries)),
                 _ => Some(slot),
             },
             Err(error) => {
