@@ -251,7 +251,8 @@ where
     if matches!(right, StoreRight::Detached) {
         leader.detach();
     }
-    Lead { leader, right }.compute::<M, R, F>(&origin, &slot, &key, ttl, cache_if, body).await
+    origin.miss(&key);
+    Lead { leader, right, replaces: true }.compute::<M, R, F>(&origin, &slot, &key, ttl, cache_if, body).await
 }
 
 /// Removes the entry of a cached function; true when there was one. Computations of the key in
@@ -381,6 +382,9 @@ enum Settled<V> {
 struct Lead {
     leader: Leader,
     right: StoreRight,
+    /// A refresh: the value is to replace the entry, so a value `cache_if` refuses removes it
+    /// rather than leave the one from before the refresh in place.
+    replaces: bool,
 }
 
 /// What a leader may do with its value.
@@ -467,7 +471,7 @@ async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read
         if matches!(right, StoreRight::Detached) {
             leader.detach();
         }
-        return Settled::Lead(Lead { leader, right });
+        return Settled::Lead(Lead { leader, right, replaces: false });
     }
 }
 
@@ -554,6 +558,13 @@ impl Lead {
                 self.finish(origin, slot, key, CachedValue::new(kept), ttl).await;
             } else {
                 origin.refused(key);
+                if self.replaces {
+                    // What the refresh was to replace is no longer the function's answer.
+                    match slot.provider.delete(key).await {
+                        Ok(removed) => origin.removed(key, u64::from(removed)),
+                        Err(error) => origin.failed("delete", key, &error),
+                    }
+                }
                 self.refused(slot, key, CachedValue::new(kept)).await;
             }
         }
