@@ -84,8 +84,10 @@ fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) 
     // attribute. A separate `assert_cache_value::<T>()` would report each missing trait a second
     // time, since rustc does not merge its errors with the call's.
     let value_span = plan.value_ty.span();
+    // A local value has modes of its own, whose bound (`LocalValue`) asks only for `Clone`.
     let mode = format_ident!(
-        "{}",
+        "{}{}",
+        if plan.local { "Local" } else { "" },
         match plan.mode {
             Mode::Whole => "Whole",
             Mode::OkOnly => "OkOnly",
@@ -128,14 +130,16 @@ fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) 
     }}
 }
 
-/// The function's `CallSite`: its label, its provider and its bound. Each generated function
-/// has its own; they share what belongs to the function (its counters, its bounded store) by
-/// its label.
+/// The function's `CallSite`: its label, its provider, its bound and whether its values are
+/// local. Each generated function has its own; they share what belongs to the function (its
+/// counters, its own store) by its label, so `_invalidate`, `_clear` and `_refresh` act on the
+/// store the function reads.
 fn site(plan: &Plan) -> TokenStream {
     let label = label(plan);
     let provider = &plan.provider;
     let bound = plan.max_entries.map(|max_entries| quote!(.max_entries(#max_entries)));
-    quote!(::cache_runtime::__private::CallSite::new(#label, #provider) #bound)
+    let local = plan.local.then(|| quote!(.local()));
+    quote!(::cache_runtime::__private::CallSite::new(#label, #provider) #bound #local)
 }
 
 /// `let __cache_if = ...;`: the predicate as a `fn(&V) -> bool`, the declared type spanned at
