@@ -126,64 +126,110 @@ pub struct LocalOkOnly;
 /// [`SomeOnly`], for local values.
 pub struct LocalSomeOnly;
 
-/// The three modes for one kind of value: its bound, and how it is wrapped and read back.
-macro_rules! modes {
-    ($bound:ident, $whole:ident, $ok:ident, $some:ident, $wrap:path, $typed:ident) => {
-        impl<T: $bound> Mode<T> for $whole {
-            type Value = T;
-            fn keep(out: &T) -> Option<T> {
-                Some(out.clone())
-            }
-            fn restore(value: T) -> T {
-                value
-            }
-            fn wrap(value: T) -> CachedValue {
-                $wrap(value)
-            }
-            #[inline]
-            fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
-                found.$typed::<T, K>(key)
-            }
-        }
+// The impls are written out rather than generated: rustc quotes them in the error about a type
+// that cannot be cached, and a `macro_rules!` would add its invocation to every such error.
 
-        impl<T: $bound, E> Mode<Result<T, E>> for $ok {
-            type Value = T;
-            fn keep(out: &Result<T, E>) -> Option<T> {
-                out.as_ref().ok().cloned()
-            }
-            fn restore(value: T) -> Result<T, E> {
-                Ok(value)
-            }
-            fn wrap(value: T) -> CachedValue {
-                $wrap(value)
-            }
-            #[inline]
-            fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
-                found.$typed::<T, K>(key)
-            }
-        }
-
-        impl<T: $bound> Mode<Option<T>> for $some {
-            type Value = T;
-            fn keep(out: &Option<T>) -> Option<T> {
-                out.clone()
-            }
-            fn restore(value: T) -> Option<T> {
-                Some(value)
-            }
-            fn wrap(value: T) -> CachedValue {
-                $wrap(value)
-            }
-            #[inline]
-            fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
-                found.$typed::<T, K>(key)
-            }
-        }
-    };
+impl<T: CacheValue> Mode<T> for Whole {
+    type Value = T;
+    fn keep(out: &T) -> Option<T> {
+        Some(out.clone())
+    }
+    fn restore(value: T) -> T {
+        value
+    }
+    fn wrap(value: T) -> CachedValue {
+        CachedValue::new(value)
+    }
+    #[inline]
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
+        found.to_typed::<T, K>(key)
+    }
 }
 
-modes!(CacheValue, Whole, OkOnly, SomeOnly, CachedValue::new, to_typed);
-modes!(LocalValue, LocalWhole, LocalOkOnly, LocalSomeOnly, CachedValue::local, to_local);
+impl<T: CacheValue, E> Mode<Result<T, E>> for OkOnly {
+    type Value = T;
+    fn keep(out: &Result<T, E>) -> Option<T> {
+        out.as_ref().ok().cloned()
+    }
+    fn restore(value: T) -> Result<T, E> {
+        Ok(value)
+    }
+    fn wrap(value: T) -> CachedValue {
+        CachedValue::new(value)
+    }
+    #[inline]
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
+        found.to_typed::<T, K>(key)
+    }
+}
+
+impl<T: CacheValue> Mode<Option<T>> for SomeOnly {
+    type Value = T;
+    fn keep(out: &Option<T>) -> Option<T> {
+        out.clone()
+    }
+    fn restore(value: T) -> Option<T> {
+        Some(value)
+    }
+    fn wrap(value: T) -> CachedValue {
+        CachedValue::new(value)
+    }
+    #[inline]
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
+        found.to_typed::<T, K>(key)
+    }
+}
+
+impl<T: LocalValue> Mode<T> for LocalWhole {
+    type Value = T;
+    fn keep(out: &T) -> Option<T> {
+        Some(out.clone())
+    }
+    fn restore(value: T) -> T {
+        value
+    }
+    fn wrap(value: T) -> CachedValue {
+        CachedValue::local(value)
+    }
+    #[inline]
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
+        found.to_local::<T, K>(key)
+    }
+}
+
+impl<T: LocalValue, E> Mode<Result<T, E>> for LocalOkOnly {
+    type Value = T;
+    fn keep(out: &Result<T, E>) -> Option<T> {
+        out.as_ref().ok().cloned()
+    }
+    fn restore(value: T) -> Result<T, E> {
+        Ok(value)
+    }
+    fn wrap(value: T) -> CachedValue {
+        CachedValue::local(value)
+    }
+    #[inline]
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
+        found.to_local::<T, K>(key)
+    }
+}
+
+impl<T: LocalValue> Mode<Option<T>> for LocalSomeOnly {
+    type Value = T;
+    fn keep(out: &Option<T>) -> Option<T> {
+        out.clone()
+    }
+    fn restore(value: T) -> Option<T> {
+        Some(value)
+    }
+    fn wrap(value: T) -> CachedValue {
+        CachedValue::local(value)
+    }
+    #[inline]
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
+        found.to_local::<T, K>(key)
+    }
+}
 
 /// Runs a cached call: a hit returns the stored value; on a miss one caller per key runs `body`
 /// and the others wait for its value. A cache that fails is skipped: `body` runs.
