@@ -68,10 +68,17 @@ pub struct Options {
     pub cache_if: Option<Given<syn::ExprPath>>,
     /// `max_entries = N`, at least 1.
     pub max_entries: Option<Given<u64>>,
+    /// `local` (or `local = true`): the values never leave the process and need only `Clone`.
+    pub local: Option<Given<bool>>,
 }
 
-const KNOWN: [&str; 8] = ["ttl", "key", "key_fn", "provider", "cache_none", "cache_if", "max_entries", "companions"];
-const KNOWN_LIST: &str = "`ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries` and `companions`";
+const KNOWN: [&str; 9] =
+    ["ttl", "key", "key_fn", "provider", "cache_none", "cache_if", "max_entries", "companions", "local"];
+const KNOWN_LIST: &str =
+    "`ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries`, `companions` and `local`";
+
+/// The options that may be written alone, as a flag: `local` is `local = true`.
+const BARE_FLAGS: [&str; 1] = ["local"];
 
 /// One `name = value` as written, before its value is checked.
 struct RawOption {
@@ -99,6 +106,7 @@ impl Options {
         let mut companions = Once::new("companions");
         let mut cache_if = Once::new("cache_if");
         let mut max_entries = Once::new("max_entries");
+        let mut local = Once::new("local");
         for option in parse_list(args) {
             let option = match option {
                 Ok(option) => option,
@@ -160,6 +168,10 @@ impl Options {
                     let parsed = parse_max_entries(cx, value);
                     max_entries.set(cx, &option, parsed);
                 }
+                "local" => {
+                    let parsed = flag(cx, value, "local");
+                    local.set(cx, &option, parsed);
+                }
                 unknown => {
                     let hint = suggest(unknown).map(|known| format!("did you mean `{known}`? ")).unwrap_or_default();
                     cx.error_at(
@@ -183,6 +195,7 @@ impl Options {
             cache_if: cache_if.get(),
             max_entries: max_entries.get(),
             companions: companions.get(),
+            local: local.get(),
         }
     }
 }
@@ -227,7 +240,13 @@ fn parse_option(input: ParseStream) -> syn::Result<RawOption> {
             format!("expected an option: `#[cached]` takes {KNOWN_LIST}, written `name = value`"),
         )
     })?;
-    if !input.peek(Token![=]) {
+    let bare = !input.peek(Token![=]);
+    if bare && BARE_FLAGS.contains(&name.to_string().as_str()) && (input.is_empty() || input.peek(Token![,])) {
+        // `local` alone reads as `local = true`, spanned at the name.
+        let value = Expr::Lit(ExprLit { attrs: Vec::new(), lit: Lit::Bool(LitBool::new(true, name.span())) });
+        return Ok(RawOption { eq_token: Token![=](name.span()), name, value });
+    }
+    if bare {
         let example = match name.to_string().as_str() {
             "ttl" => "`ttl = 300`",
             "key" => "`key = \"user:{id}\"`",
@@ -237,6 +256,7 @@ fn parse_option(input: ParseStream) -> syn::Result<RawOption> {
             "companions" => "`companions = false`",
             "cache_if" => "`cache_if = is_complete`",
             "max_entries" => "`max_entries = 1000`",
+            "local" => "`local` or `local = true`",
             _ => "`name = value`",
         };
         return Err(syn::Error::new(name.span(), format!("`{name}` needs a value: write {example}")));
@@ -477,7 +497,7 @@ mod tests {
                 "`key` takes a string literal, a template such as \"user:{id}\"",
                 "`ttl` must be at least 1 second; to not cache, remove `#[cached]`",
                 "`provider` names a registered provider; to use the default one, remove `provider`",
-                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries` and `companions`",
+                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries`, `companions` and `local`",
                 "expected `,` between options",
                 "duplicate option `key`: give it once",
             ]
@@ -514,5 +534,20 @@ mod tests {
         assert!(errors(quote!(max_entries = "10"))[0].starts_with("`max_entries` takes a whole number"));
         assert!(errors(quote!(max_entries = -1))[0].starts_with("`max_entries` takes a whole number"));
         assert_eq!(errors(quote!(max_entries = 1, max_entries = 2)), ["duplicate option `max_entries`: give it once"]);
+    }
+
+    #[test]
+    fn local_is_a_bare_flag_or_a_bool() {
+        let local = |args| Options::parse(&mut Ctxt::default(), args).local.map(|given| given.value);
+        assert_eq!(local(quote!(local)), Some(true));
+        assert_eq!(local(quote!(ttl = 5, local, key = "a")), Some(true));
+        assert_eq!(local(quote!(local = false)), Some(false));
+        assert_eq!(local(quote!(ttl = 5)), None);
+        assert!(errors(quote!(local, ttl = "1m")).is_empty());
+        assert_eq!(errors(quote!(local = 1)), ["`local` takes `true` or `false`"]);
+        assert_eq!(errors(quote!(local, local = true)), ["duplicate option `local`: give it once"]);
+        assert_eq!(errors(quote!(local x)), ["`local` needs a value: write `local` or `local = true`"]);
+        // Only `local` is a flag: the others still need their value.
+        assert_eq!(errors(quote!(cache_none)), ["`cache_none` needs a value: write `cache_none = true`"]);
     }
 }

@@ -84,8 +84,10 @@ fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) 
     // attribute. A separate `assert_cache_value::<T>()` would report each missing trait a second
     // time, since rustc does not merge its errors with the call's.
     let value_span = plan.value_ty.span();
+    // A local value has modes of its own, whose bound (`LocalValue`) asks only for `Clone`.
     let mode = format_ident!(
-        "{}",
+        "{}{}",
+        if plan.local { "Local" } else { "" },
         match plan.mode {
             Mode::Whole => "Whole",
             Mode::OkOnly => "OkOnly",
@@ -128,22 +130,23 @@ fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) 
     }}
 }
 
-/// The function's `CallSite`: its label, its provider and its bound. Each generated function
-/// has its own; they share what belongs to the function (its counters, its bounded store) by
-/// its label.
+/// The function's `CallSite`: its label, its provider, its bound and whether its values are
+/// local. Each generated function has its own; they share what belongs to the function (its
+/// counters, its own store) by its label, so `_invalidate`, `_clear` and `_refresh` act on the
+/// store the function reads.
 fn site(plan: &Plan) -> TokenStream {
     let label = label(plan);
     let provider = &plan.provider;
     // The bounded store is the function's own: its label is not enough, since two methods of one
     // name in one module share it, so the place of the attribute tells them apart (the function
     // and its companions are expanded from the same one).
-    let bound = plan.max_entries.map(|max_entries| {
-        let name = &plan.name;
-        quote!(.max_entries(#max_entries, ::core::concat!(
-            ::core::module_path!(), "::", #name, "@", ::core::line!(), ":", ::core::column!()
-        )))
-    });
-    quote!(::cache_runtime::__private::CallSite::new(#label, #provider) #bound)
+    let name = &plan.name;
+    let id = quote!(::core::concat!(
+        ::core::module_path!(), "::", #name, "@", ::core::line!(), ":", ::core::column!()
+    ));
+    let bound = plan.max_entries.map(|max_entries| quote!(.max_entries(#max_entries, #id)));
+    let local = plan.local.then(|| quote!(.local(#id)));
+    quote!(::cache_runtime::__private::CallSite::new(#label, #provider) #bound #local)
 }
 
 /// `let __cache_if = ...;`: the predicate as a `fn(&V) -> bool`, the declared type spanned at

@@ -42,6 +42,8 @@ pub struct Plan {
     pub cache_if: Option<syn::ExprPath>,
     /// `max_entries = N`.
     pub max_entries: Option<u64>,
+    /// `local`: the values need only `Clone` and are kept in memory, whatever the provider.
+    pub local: bool,
 }
 
 /// How the return type is cached.
@@ -135,6 +137,7 @@ impl Plan {
             companions,
             cache_if: options.cache_if.map(|given| given.value),
             max_entries: options.max_entries.map(|given| given.value),
+            local: options.local.is_some_and(|given| given.value),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::observe::{self, Origin, SiteCounters};
 #[cfg(feature = "redis")]
 use crate::redis::{Acquired, Lease};
 use crate::registry::{self, Backend, Slot};
-use crate::value::{CacheValue, CachedValue};
+use crate::value::{CacheValue, CachedValue, LocalValue};
 
 /// A `#[cached]` function (or one of its companions): its name, its provider, its bound, and its
 /// metric handles.
@@ -32,6 +32,9 @@ pub struct CallSite {
     max_entries: Option<u64>,
     /// What tells this function's bounded store from another's: see [`CallSite::max_entries`].
     bounded_as: &'static str,
+    /// `local`: the values never leave the process; on a provider that is not a memory store,
+    /// the function keeps its entries in a memory store of its own.
+    local: bool,
     counters: OnceLock<SiteCounters>,
     warned_unknown_provider: AtomicBool,
 }
@@ -44,6 +47,7 @@ impl CallSite {
             provider,
             max_entries: None,
             bounded_as: function,
+            local: false,
             counters: OnceLock::new(),
             warned_unknown_provider: AtomicBool::new(false),
         }
@@ -58,13 +62,29 @@ impl CallSite {
         self
     }
 
+    /// The same site, its values local: kept in memory, whatever the provider (in the function's
+    /// own store named `bounded_as` where the provider is not a memory store).
+    pub const fn local(mut self, bounded_as: &'static str) -> Self {
+        self.local = true;
+        self.bounded_as = bounded_as;
+        self
+    }
+
     /// The slot of this site's provider; an unknown name is counted, logged once, and `None`.
     /// With `max_entries`, a memory store gives way to the function's own bounded store; Redis
-    /// (and a store of the user's) is used as it is.
+    /// (and a store of the user's) is used as it is, unless the values are local: then the
+    /// function keeps its entries in a memory store of its own in place of that provider, bounded
+    /// to `max_entries` or [`MemoryProvider::DEFAULT_CAPACITY`](crate::MemoryProvider::DEFAULT_CAPACITY).
     fn slot(&self) -> Option<Arc<Slot>> {
         match registry::slot(self.provider) {
             Ok(slot) => match (self.max_entries, &slot.backend) {
                 (Some(max_entries), Backend::Memory(_)) => Some(registry::bounded(self.bounded_as, &slot, max_entries)),
+                (_, Backend::Memory(_)) => Some(slot),
+                (max_entries, _) if self.local => Some(registry::bounded(
+                    self.bounded_as,
+                    &slot,
+                    max_entries.unwrap_or(crate::MemoryProvider::DEFAULT_CAPACITY),
+                )),
                 _ => Some(slot),
             },
             Err(error) => {
@@ -85,14 +105,20 @@ impl CallSite {
     }
 }
 
-/// How a return type is cached: which part is kept, and how a kept value becomes a return value.
+/// How a return type is cached: which part is kept, how a kept value becomes a return value, and
+/// how it is stored (serde values as typed objects that a store may encode, local values as
+/// objects that never leave the process).
 pub trait Mode<R> {
     /// The type stored.
-    type Value: CacheValue;
+    type Value: Clone + Send + Sync + 'static;
     /// The part of `out` to store, if any.
     fn keep(out: &R) -> Option<Self::Value>;
     /// A return value from a stored one.
     fn restore(value: Self::Value) -> R;
+    /// The value as a store takes it.
+    fn wrap(value: Self::Value) -> CachedValue;
+    /// A stored value as a `Value`: a clone, or a decode.
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<Self::Value, CacheError>;
 }
 
 /// Caches the whole return value.
@@ -101,6 +127,15 @@ pub struct Whole;
 pub struct OkOnly;
 /// Caches `Some` values of an `Option`; `None` is returned and never stored.
 pub struct SomeOnly;
+/// [`Whole`], for values that are local (`#[cached(local)]`): [`LocalValue`], not serde.
+pub struct LocalWhole;
+/// [`OkOnly`], for local values.
+pub struct LocalOkOnly;
+/// [`SomeOnly`], for local values.
+pub struct LocalSomeOnly;
+
+// The impls are written out rather than generated: rustc quotes them in the error about a type
+// that cannot be cached, and a `macro_rules!` would add its invocation to every such error.
 
 impl<T: CacheValue> Mode<T> for Whole {
     type Value = T;
@@ -109,6 +144,13 @@ impl<T: CacheValue> Mode<T> for Whole {
     }
     fn restore(value: T) -> T {
         value
+    }
+    fn wrap(value: T) -> CachedValue {
+        CachedValue::new(value)
+    }
+    #[inline]
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
+        found.to_typed::<T, K>(key)
     }
 }
 
@@ -120,6 +162,13 @@ impl<T: CacheValue, E> Mode<Result<T, E>> for OkOnly {
     fn restore(value: T) -> Result<T, E> {
         Ok(value)
     }
+    fn wrap(value: T) -> CachedValue {
+        CachedValue::new(value)
+    }
+    #[inline]
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
+        found.to_typed::<T, K>(key)
+    }
 }
 
 impl<T: CacheValue> Mode<Option<T>> for SomeOnly {
@@ -129,6 +178,64 @@ impl<T: CacheValue> Mode<Option<T>> for SomeOnly {
     }
     fn restore(value: T) -> Option<T> {
         Some(value)
+    }
+    fn wrap(value: T) -> CachedValue {
+        CachedValue::new(value)
+    }
+    #[inline]
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
+        found.to_typed::<T, K>(key)
+    }
+}
+
+impl<T: LocalValue> Mode<T> for LocalWhole {
+    type Value = T;
+    fn keep(out: &T) -> Option<T> {
+        Some(out.clone())
+    }
+    fn restore(value: T) -> T {
+        value
+    }
+    fn wrap(value: T) -> CachedValue {
+        CachedValue::local(value)
+    }
+    #[inline]
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
+        found.to_local::<T, K>(key)
+    }
+}
+
+impl<T: LocalValue, E> Mode<Result<T, E>> for LocalOkOnly {
+    type Value = T;
+    fn keep(out: &Result<T, E>) -> Option<T> {
+        out.as_ref().ok().cloned()
+    }
+    fn restore(value: T) -> Result<T, E> {
+        Ok(value)
+    }
+    fn wrap(value: T) -> CachedValue {
+        CachedValue::local(value)
+    }
+    #[inline]
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
+        found.to_local::<T, K>(key)
+    }
+}
+
+impl<T: LocalValue> Mode<Option<T>> for LocalSomeOnly {
+    type Value = T;
+    fn keep(out: &Option<T>) -> Option<T> {
+        out.clone()
+    }
+    fn restore(value: T) -> Option<T> {
+        Some(value)
+    }
+    fn wrap(value: T) -> CachedValue {
+        CachedValue::local(value)
+    }
+    #[inline]
+    fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<T, CacheError> {
+        found.to_local::<T, K>(key)
     }
 }
 
@@ -159,11 +266,11 @@ where
     let read = match &slot.backend {
         // The memory store answers at once: no future is built for it.
         Backend::Memory(memory) => match memory.get_direct(key.as_bytes()) {
-            Some(found) => usable::<M::Value, _>(&origin, &key, &found),
+            Some(found) => usable::<M, R, _>(&origin, &key, &found),
             None => Read::Empty,
         },
         // Boxed, so that a Redis read's state does not make every call's future larger.
-        _ => Box::pin(read::<M::Value>(&origin, &slot, key.as_str())).await,
+        _ => Box::pin(read::<M, R>(&origin, &slot, key.as_str())).await,
     };
     match read {
         Read::Hit(value) => M::restore(value),
@@ -188,7 +295,7 @@ where
     F: Future<Output = R>,
 {
     let origin = site.origin(&slot);
-    match settle::<M::Value>(&origin, &slot, &key, &read).await {
+    match settle::<M, R>(&origin, &slot, &key, &read).await {
         Settled::Value(value) => {
             origin.joined(&key);
             M::restore(value)
@@ -313,20 +420,24 @@ pub(crate) enum Read<V> {
 }
 
 /// Reads `key` as a `V`; a hit, an unusable entry and a failure are counted and logged here.
-pub(crate) async fn read<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str) -> Read<V> {
+pub(crate) async fn read<M: Mode<R>, R>(origin: &Origin<'_>, slot: &Slot, key: &str) -> Read<M::Value> {
     let found = match &slot.backend {
         Backend::Memory(memory) => Ok(memory.get_direct(key.as_bytes())),
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => redis.get_within(key, redis.op_timeout()).await,
         Backend::Other => slot.provider.get(key).await,
     };
-    typed(origin, key, found)
+    typed::<M, R>(origin, key, found)
 }
 
 /// What a read found, as a `V`; counted and logged.
-fn typed<V: CacheValue>(origin: &Origin<'_>, key: &str, found: Result<Option<CachedValue>, CacheError>) -> Read<V> {
+fn typed<M: Mode<R>, R>(
+    origin: &Origin<'_>,
+    key: &str,
+    found: Result<Option<CachedValue>, CacheError>,
+) -> Read<M::Value> {
     match found {
-        Ok(Some(found)) => usable(origin, key, &found),
+        Ok(Some(found)) => usable::<M, R, _>(origin, key, &found),
         Ok(None) => Read::Empty,
         Err(error) => failed(origin, key, error),
     }
@@ -335,8 +446,8 @@ fn typed<V: CacheValue>(origin: &Origin<'_>, key: &str, found: Result<Option<Cac
 /// A value found under `key`, as a `V` (a hit), or an unusable entry; counted and logged. The
 /// key's text is made only for a log line or an error.
 #[inline]
-fn usable<V: CacheValue, K: KeyText + ?Sized>(origin: &Origin<'_>, key: &K, found: &CachedValue) -> Read<V> {
-    match found.to_typed::<V, _>(key) {
+fn usable<M: Mode<R>, R, K: KeyText + ?Sized>(origin: &Origin<'_>, key: &K, found: &CachedValue) -> Read<M::Value> {
+    match M::typed(found, key) {
         Ok(typed) => {
             origin.hit(key, found);
             Read::Hit(typed)
@@ -358,14 +469,14 @@ fn failed<V>(origin: &Origin<'_>, key: &str, error: CacheError) -> Read<V> {
 
 /// Reads `key` again after a leader stored it, without counting the read: the caller counts as
 /// joined if it finds the value. Anything else (nothing there, an error) reads as nothing.
-async fn read_again<V: CacheValue>(slot: &Slot, key: &str) -> Option<V> {
+async fn read_again<M: Mode<R>, R>(slot: &Slot, key: &str) -> Option<M::Value> {
     let found = match &slot.backend {
         Backend::Memory(memory) => memory.get_direct(key.as_bytes()),
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => redis.get_within(key, redis.op_timeout()).await.ok().flatten(),
         Backend::Other => slot.provider.get(key).await.ok().flatten(),
     };
-    found.and_then(|value| value.to_typed::<V, _>(key).ok())
+    found.and_then(|value| M::typed(&value, key).ok())
 }
 
 /// How a call that missed goes on.
@@ -411,7 +522,12 @@ enum StoreRight {
 
 /// Joins the key's flight until this caller has a value or leads; waits are bounded by the
 /// slot's `max_wait` in all.
-async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>) -> Settled<V> {
+async fn settle<M: Mode<R>, R>(
+    origin: &Origin<'_>,
+    slot: &Slot,
+    key: &str,
+    read: &Read<M::Value>,
+) -> Settled<M::Value> {
     let deadline = Instant::now() + slot.max_wait;
     loop {
         let leader = match FLIGHTS.join(slot.store, key) {
@@ -423,13 +539,13 @@ async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read
             Join::AfterStore(stored) => {
                 // Whatever the leader hands out, this caller reads what the store holds.
                 let _ = stored.wait(deadline.saturating_duration_since(Instant::now())).await;
-                match read_again::<V>(slot, key).await {
+                match read_again::<M, R>(slot, key).await {
                     Some(value) => return Settled::Value(value),
                     None => continue,
                 }
             }
             Join::Wait(waiter) => match waiter.wait(deadline.saturating_duration_since(Instant::now())).await {
-                Waited::Value(value) => match value.to_typed::<V, _>(key) {
+                Waited::Value(value) => match M::typed(&value, key) {
                     Ok(value) => return Settled::Value(value),
                     Err(error) => {
                         // Another function stores another type under this key: compute once.
@@ -438,7 +554,7 @@ async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read
                     }
                 },
                 // Another instance stored the value: every waiter reads it at once.
-                Waited::InStore => match read_again::<V>(slot, key).await {
+                Waited::InStore => match read_again::<M, R>(slot, key).await {
                     Some(value) => return Settled::Value(value),
                     None => continue,
                 },
@@ -454,7 +570,7 @@ async fn settle<V: CacheValue>(origin: &Origin<'_>, slot: &Slot, key: &str, read
             // Not handed to this flight's waiters: a read of the store is this caller's alone (an
             // invalidation may remove the value right after it, and a waiter may come after
             // that). They start over and read the store themselves.
-            Leased::Value(value) => match value.to_typed::<V, _>(key) {
+            Leased::Value(value) => match M::typed(&value, key) {
                 Ok(typed) => {
                     let mut leader = leader;
                     leader.send_to_store();
@@ -487,13 +603,7 @@ enum Leased {
 /// store (the leader of a flight that ended meanwhile stored it): on Redis in one script, on
 /// another store by a second read, which is not counted.
 #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
-async fn lease<V: CacheValue>(
-    origin: &Origin<'_>,
-    slot: &Slot,
-    key: &str,
-    read: &Read<V>,
-    deadline: Instant,
-) -> Leased {
+async fn lease<V>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>, deadline: Instant) -> Leased {
     let look_again = matches!(read, Read::Empty);
     match &slot.backend {
         // Redis did not answer the read: the lease is skipped, and so is the write.
@@ -555,7 +665,7 @@ impl Lead {
         };
         if let Some(kept) = M::keep(&out) {
             if cache_if.is_none_or(|keep| keep(&kept)) {
-                self.finish(origin, slot, key, CachedValue::new(kept), ttl).await;
+                self.finish(origin, slot, key, M::wrap(kept), ttl).await;
             } else {
                 origin.refused(key);
                 if self.replaces {
@@ -565,7 +675,7 @@ impl Lead {
                         Err(error) => origin.failed("delete", key, &error),
                     }
                 }
-                self.refused(slot, key, CachedValue::new(kept)).await;
+                self.refused(slot, key, M::wrap(kept)).await;
             }
         }
         out

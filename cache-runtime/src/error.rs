@@ -49,6 +49,21 @@ pub enum CacheError {
         /// What went wrong.
         message: String,
     },
+    /// A local value (see [`LocalValue`](crate::LocalValue)) was handed to a store that keeps
+    /// bytes: it never leaves the process, so it has no encoding.
+    ///
+    /// ```
+    /// use cache_runtime::{codec::Postcard, CacheError, CachedValue};
+    ///
+    /// let err = CachedValue::local(std::sync::Arc::new(5u8)).to_bytes(&Postcard).unwrap_err();
+    /// assert!(matches!(err, CacheError::LocalValue { .. }));
+    /// assert_eq!(err.kind(), "local_value");
+    /// ```
+    #[error("cache value of type `{type_name}` is local (`#[cached(local)]`): it stays in process memory and a store that keeps bytes cannot hold it; keep it in a memory store")]
+    LocalValue {
+        /// The value's type.
+        type_name: &'static str,
+    },
     /// The entry holds a value of another Rust type than the one asked for.
     #[error("cache entry `{key}` holds a `{found}`, not the asked `{expected}`; two functions or calls share this key: give them different key templates")]
     TypeMismatch {
@@ -151,6 +166,7 @@ impl CacheError {
             CacheError::Timeout { .. } => "timeout",
             CacheError::CircuitOpen { .. } => "circuit_open",
             CacheError::Codec { .. } => "codec",
+            CacheError::LocalValue { .. } => "local_value",
             CacheError::TypeMismatch { .. } => "type_mismatch",
             CacheError::ForeignEntry { .. } => "foreign_entry",
             CacheError::BadPattern { .. } => "bad_pattern",

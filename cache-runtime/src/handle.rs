@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::call::{read, Read};
+use crate::call::{read, Read, Whole};
 use crate::error::CacheError;
 use crate::flight::{Scope, FLIGHTS};
 use crate::key::Pattern;
@@ -58,7 +58,7 @@ impl Cache {
     /// and logged); an unreachable store is an error.
     pub async fn get<T: CacheValue>(&self, key: &str) -> Result<Option<T>, CacheError> {
         let origin = self.origin();
-        let found = read::<T>(&origin, &self.slot, key).await;
+        let found = read::<Whole, T>(&origin, &self.slot, key).await;
         if !matches!(found, Read::Hit(_)) {
             origin.miss(key);
         }

@@ -317,8 +317,9 @@ impl DebugTag {
 }
 
 /// A key whose text is made only when something needs it (a log line, an error): a hit on the
-/// memory store needs only its bytes.
-pub(crate) trait KeyText {
+/// memory store needs only its bytes. `pub` in a private module (unnameable outside the crate),
+/// because the hidden `Mode` trait's methods take one.
+pub trait KeyText {
     /// The key's text.
     fn key_text(&self) -> &str;
 }

@@ -152,12 +152,14 @@ pub use provider::{CacheProvider, ProviderFuture};
 pub use redis::{RedisProvider, RedisProviderBuilder};
 pub use registry::{register, set_default, stats, with_provider, DEFAULT};
 pub use stats::{CacheStats, StatsCounters};
-pub use value::{CacheValue, CachedValue};
+pub use value::{CacheValue, CachedValue, LocalValue};
 
 /// What the code that `#[cached]` generates calls. Not public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::{call, clear, invalidate, CallSite, Mode, OkOnly, SomeOnly, Whole};
+    pub use crate::call::{
+        call, clear, invalidate, CallSite, LocalOkOnly, LocalSomeOnly, LocalWhole, Mode, OkOnly, SomeOnly, Whole,
+    };
     pub use crate::function_path::function_path;
     pub use crate::functions::cached_function;
     pub use crate::key_builder::{

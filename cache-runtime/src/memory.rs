@@ -172,7 +172,8 @@ impl MemoryProviderBuilder {
     }
 
     /// At most about this many bytes instead of a count of entries: each entry weighs its key,
-    /// the encoded size of its value and a fixed overhead. Measuring a value walks it once when
+    /// the encoded size of its value (for a [local](crate::CachedValue::local) value,
+    /// `size_of::<T>()`) and a fixed overhead. Measuring a value walks it once when
     /// it is stored, never when it is read.
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.bound = Bound::Bytes(bytes);

@@ -36,10 +36,38 @@ pub trait CacheValue: Clone + Serialize + DeserializeOwned + Send + Sync + 'stat
 #[diagnostic::do_not_recommend]
 impl<T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> CacheValue for T {}
 
+/// What a type needs to be cached with `#[cached(local)]`: `Clone + Send + Sync + 'static`, no
+/// serde.
+///
+/// A local value never leaves the process: it is kept in a memory store (on any other default,
+/// the function keeps a memory store of its own), and a hit is a clone. It is implemented for
+/// every such type; you never implement it by hand.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+///
+/// struct Client { requests: Mutex<u32> }   // no serde, not even Clone: its Arc is
+///
+/// fn assert_local<T: cache_runtime::LocalValue>() {}
+/// assert_local::<Arc<Client>>();
+/// assert_local::<String>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be cached, even locally",
+    label = "this type is not Clone + Send + Sync + 'static",
+    note = "`#[cached(local)]` clones the value on every hit: derive or implement the missing traits for `{Self}`, or cache an `Arc` of it"
+)]
+pub trait LocalValue: Clone + Send + Sync + 'static {}
+
+// As for `CacheValue`: one error at the user's type, not one per missing trait.
+#[diagnostic::do_not_recommend]
+impl<T: Clone + Send + Sync + 'static> LocalValue for T {}
+
 /// A cached value handed to or returned by a [`CacheProvider`](crate::CacheProvider).
 ///
 /// It is either the typed object itself (the in-memory provider keeps these and a hit is a clone,
-/// never a decode) or bytes with a codec header (what Redis keeps). Cloning it is cheap.
+/// never a decode), a [local](Self::local) object that never leaves the process, or bytes with a
+/// codec header (what Redis keeps). Cloning it is cheap.
 ///
 /// A provider that keeps bytes turns it into bytes with [`to_bytes`](Self::to_bytes) and back
 /// with [`from_bytes`](Self::from_bytes):
@@ -66,6 +94,8 @@ enum Repr {
     Object(Arc<dyn Object>),
     /// Behind its own `Arc`, so that a `CachedValue` (and every memory entry) stays small.
     Encoded(Arc<Encoded>),
+    /// A value that only memory stores keep: it has no encoding.
+    Local(Arc<dyn LocalObject>),
 }
 
 /// Bytes with our header, and what decodes them.
@@ -91,10 +121,52 @@ impl<T: Any + Serialize + Send + Sync> Object for T {
     }
 }
 
+/// A local value behind `dyn`: downcast for hits, its type's name and size for errors and
+/// byte-bounded stores.
+///
+/// Every `Any + Send + Sync` type implements it, an `Arc` of a `dyn` object too: its methods have
+/// names of their own and are called on the object (`(**object).local_size()`), never on the
+/// `Arc` that holds it.
+trait LocalObject: Any + Send + Sync {
+    fn local_type_name(&self) -> &'static str;
+    fn local_size(&self) -> usize;
+}
+
+impl<T: Any + Send + Sync> LocalObject for T {
+    fn local_type_name(&self) -> &'static str {
+        type_name::<T>()
+    }
+    fn local_size(&self) -> usize {
+        std::mem::size_of::<T>()
+    }
+}
+
 impl CachedValue {
     /// Wraps a typed value, stamped with the current time.
     pub fn new<T: CacheValue>(value: T) -> Self {
         CachedValue { repr: Repr::Object(Arc::new(value)), stored_at_ms: millis(SystemTime::now()) }
+    }
+
+    /// Wraps a value that never leaves the process (what `#[cached(local)]` stores), stamped with
+    /// the current time. A memory store keeps it and a hit clones it; a store that keeps bytes
+    /// cannot: [`to_bytes`](Self::to_bytes) refuses it with [`CacheError::LocalValue`].
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use cache_runtime::{CacheProvider, CachedValue, MemoryProvider};
+    ///
+    /// struct Client { requests: Mutex<u32> }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cache_runtime::CacheError> {
+    /// let memory = MemoryProvider::new();
+    /// let client = Arc::new(Client { requests: Mutex::new(0) });
+    /// memory.set("client", CachedValue::local(Arc::clone(&client)), Duration::from_secs(60)).await?;
+    /// assert!(memory.get("client").await?.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn local<T: LocalValue>(value: T) -> Self {
+        CachedValue { repr: Repr::Local(Arc::new(value)), stored_at_ms: millis(SystemTime::now()) }
     }
 
     /// When the value was first stored.
@@ -122,6 +194,7 @@ impl CachedValue {
                     message: format!("the value is encoded with `{}` and cannot be re-encoded", encoded.codec.name()),
                 })
             }
+            Repr::Local(object) => return Err(CacheError::LocalValue { type_name: (**object).local_type_name() }),
         }
         Ok(out)
     }
@@ -159,12 +232,9 @@ impl CachedValue {
             // Upcast, not `as_any()`: one call through the vtable (`type_id`) instead of two.
             Repr::Object(object) => match (&**object as &dyn Any).downcast_ref::<T>() {
                 Some(value) => Ok(value.clone()),
-                None => Err(CacheError::TypeMismatch {
-                    key: key.key_text().to_owned(),
-                    expected: type_name::<T>(),
-                    found: object.type_name(),
-                }),
+                None => Err(mismatch::<T, K>(key, object.type_name())),
             },
+            Repr::Local(object) => local_typed(object, key),
             Repr::Encoded(encoded) => {
                 let Encoded { bytes, codec, fingerprint } = &**encoded;
                 if *fingerprint != type_fingerprint(type_name::<T>()) {
@@ -184,8 +254,31 @@ impl CachedValue {
         }
     }
 
+    /// The typed value of a local entry (or of a typed object of the same type): a clone. Bytes
+    /// are never decoded into a local type.
+    pub(crate) fn to_local<T: LocalValue, K: KeyText + ?Sized>(&self, key: &K) -> Result<T, CacheError> {
+        match &self.repr {
+            Repr::Local(object) => local_typed(object, key),
+            Repr::Object(object) => match (&**object as &dyn Any).downcast_ref::<T>() {
+                Some(value) => Ok(value.clone()),
+                None => Err(mismatch::<T, K>(key, object.type_name())),
+            },
+            Repr::Encoded(_) => Err(mismatch::<T, K>(key, "encoded bytes, which a local value never is")),
+        }
+    }
+
     /// An estimate of the bytes the value holds, for byte-bounded stores: the encoded length of
-    /// the payload (a postcard size walk for typed values, which allocates nothing).
+    /// the payload (a postcard size walk for typed values, which allocates nothing). A
+    /// [local](Self::local) value weighs `size_of::<T>()`: what it points to (behind an `Arc`, a
+    /// `Vec`) is not counted.
+    ///
+    /// ```
+    /// use cache_runtime::CachedValue;
+    ///
+    /// assert_eq!(CachedValue::new(vec![0u8; 100]).estimated_size(), 101);
+    /// let pointer = std::mem::size_of::<usize>();
+    /// assert_eq!(CachedValue::local(std::sync::Arc::new([0u8; 100])).estimated_size(), pointer);
+    /// ```
     pub fn estimated_size(&self) -> usize {
         match &self.repr {
             Repr::Object(object) => {
@@ -195,8 +288,27 @@ impl CachedValue {
                 counter.0
             }
             Repr::Encoded(encoded) => encoded.bytes.len(),
+            Repr::Local(object) => (**object).local_size(),
         }
     }
+}
+
+/// A clone of the local value, if it is a `T`.
+#[inline]
+fn local_typed<T: Clone + 'static, K: KeyText + ?Sized>(
+    object: &Arc<dyn LocalObject>,
+    key: &K,
+) -> Result<T, CacheError> {
+    match (&**object as &dyn Any).downcast_ref::<T>() {
+        Some(value) => Ok(value.clone()),
+        None => Err(mismatch::<T, K>(key, (**object).local_type_name())),
+    }
+}
+
+/// The entry under `key` holds a `found`, not a `T`.
+#[cold]
+fn mismatch<T, K: KeyText + ?Sized>(key: &K, found: &'static str) -> CacheError {
+    CacheError::TypeMismatch { key: key.key_text().to_owned(), expected: type_name::<T>(), found }
 }
 
 /// Milliseconds since the Unix epoch (0 before it).
@@ -210,6 +322,7 @@ impl fmt::Debug for CachedValue {
         match &self.repr {
             Repr::Object(object) => out.field("type", &object.type_name()),
             Repr::Encoded(encoded) => out.field("codec", &encoded.codec.name()).field("bytes", &encoded.bytes.len()),
+            Repr::Local(object) => out.field("type", &(**object).local_type_name()).field("local", &true),
         };
         out.field("stored_at", &self.stored_at()).finish()
     }
@@ -317,6 +430,24 @@ mod tests {
         long.push(0);
         let long = CachedValue::from_bytes(&long, Arc::new(Postcard)).unwrap();
         assert!(long.to_typed::<u8, _>("k").is_err(), "trailing bytes are refused");
+    }
+
+    #[test]
+    fn a_local_value_comes_back_as_a_clone_and_has_no_bytes() {
+        let value = CachedValue::local(Arc::new(std::sync::Mutex::new(3u32)));
+        let typed = value.to_local::<Arc<std::sync::Mutex<u32>>, _>("k").unwrap();
+        assert_eq!(*typed.lock().unwrap(), 3);
+        assert!(matches!(value.to_local::<u32, _>("k"), Err(CacheError::TypeMismatch { .. })));
+        let err = value.to_bytes(&Postcard).unwrap_err();
+        assert!(err.to_string().contains("is local"), "{err}");
+        assert!(err.to_string().contains("Mutex<u32>"), "the value's own type, not the Arc around it: {err}");
+        assert!(format!("{value:?}").contains("Mutex<u32>"));
+        assert_eq!(value.estimated_size(), std::mem::size_of::<usize>());
+        // A serde value of the same type reads as local too; bytes never do.
+        assert_eq!(CachedValue::new(5u32).to_local::<u32, _>("k").unwrap(), 5);
+        let bytes = CachedValue::new(5u32).to_bytes(&Postcard).unwrap();
+        let encoded = CachedValue::from_vec(bytes, Arc::new(Postcard)).unwrap();
+        assert!(encoded.to_local::<u32, _>("k").is_err());
     }
 
     #[test]
