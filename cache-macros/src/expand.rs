@@ -120,13 +120,20 @@ fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) 
     let mut args = Group::new(Delimiter::Parenthesis, args);
     args.set_span(value_span);
     let args = TokenTree::Group(args);
-    let dot_await = quote_spanned!(value_span=> .await);
+    // A hit is answered by `call` itself; the rest of the call is a future to await. The match
+    // is spanned at the value's type too, so that a type that cannot be cached is one error there.
+    let answer = quote_spanned! {value_span=>
+        match #call #args {
+            ::cache_runtime::__private::Called::Done(__cache_out) => __cache_out,
+            ::cache_runtime::__private::Called::Later(__cache_later) => __cache_later.await,
+        }
+    };
     quote! {{
         static __CACHE_SITE: ::cache_runtime::__private::CallSite = #site;
         let __cache_key: ::cache_runtime::__private::KeyBuilder = #key;
         #ttl
         #cache_if
-        #call #args #dot_await
+        #answer
     }}
 }
 

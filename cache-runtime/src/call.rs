@@ -6,6 +6,7 @@
 //! computes a cold key and the others wait for its value (see [`redis`](crate::redis)).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -239,44 +240,94 @@ impl<T: LocalValue> Mode<Option<T>> for LocalSomeOnly {
     }
 }
 
+/// What [`call`] returns: the value at once (a hit on the memory store, found before any future
+/// was built), or the rest of the call, to await.
+pub enum Called<R, L> {
+    /// The value.
+    Done(R),
+    /// The rest of the call: a read of another store, or a miss.
+    Later(L),
+}
+
 /// Runs a cached call: a hit returns the stored value; on a miss one caller per key runs `body`
 /// and the others wait for its value. A cache that fails is skipped: `body` runs.
 ///
-/// The key stays in the caller's buffer on a hit; only a call that misses makes it a `String`.
-/// `cache_if`, when given, decides whether a value is stored. With `refresh` (`<fn>_refresh`),
-/// the call is a refresh (see `refresh` in this module): one entry point for both, so that a type that cannot be cached is
-/// reported once.
-pub async fn call<M, R, F>(
+/// A hit on the memory store is answered here, synchronously: no future of the call is built or
+/// moved, and the key stays in the caller's buffer. Anything else is [`Called::Later`], a boxed
+/// future (one allocation, as the miss path always took). `cache_if`, when given, decides whether
+/// a value is stored. With `refresh` (`<fn>_refresh`) the call is a refresh (see `refresh` in
+/// this module): one entry point for both, so that a type that cannot be cached is reported once.
+pub fn call<M, R, F>(
     site: &'static CallSite,
     key: KeyBuilder,
     ttl: Duration,
     cache_if: Option<fn(&M::Value) -> bool>,
     refresh: bool,
     body: F,
+) -> Called<R, Pin<Box<impl Future<Output = R>>>>
+where
+    M: Mode<R>,
+    F: Future<Output = R>,
+{
+    let probe = match refresh {
+        true => Probe::Refresh,
+        false => match site.slot() {
+            None => Probe::NoStore,
+            Some(slot) => match &slot.backend {
+                Backend::Memory(memory) => {
+                    let read = match memory.get_direct(key.as_bytes()) {
+                        Some(found) => usable::<M, R, _>(&site.origin(&slot), &key, &found),
+                        None => Read::Empty,
+                    };
+                    match read {
+                        Read::Hit(value) => return Called::Done(M::restore(value)),
+                        read => Probe::Read(slot, read),
+                    }
+                }
+                _ => Probe::Unread(slot),
+            },
+        },
+    };
+    Called::Later(Box::pin(later::<M, R, F>(site, probe, key, ttl, cache_if, body)))
+}
+
+/// How far [`call`] got before it needed a future.
+enum Probe<V> {
+    /// A refresh: it reads nothing.
+    Refresh,
+    /// The provider is unknown (counted and logged): the body runs.
+    NoStore,
+    /// The memory store was read, and had no usable entry.
+    Read(Arc<Slot>, Read<V>),
+    /// A store that is read asynchronously.
+    Unread(Arc<Slot>),
+}
+
+/// The rest of a call that [`call`] could not answer at once.
+async fn later<M, R, F>(
+    site: &'static CallSite,
+    probe: Probe<M::Value>,
+    key: KeyBuilder,
+    ttl: Duration,
+    cache_if: Option<fn(&M::Value) -> bool>,
+    body: F,
 ) -> R
 where
     M: Mode<R>,
     F: Future<Output = R>,
 {
-    if refresh {
-        return Box::pin(self::refresh::<M, R, F>(site, key, ttl, cache_if, body)).await;
-    }
-    let Some(slot) = site.slot() else { return body.await };
-    let origin = site.origin(&slot);
-    let read = match &slot.backend {
-        // The memory store answers at once: no future is built for it.
-        Backend::Memory(memory) => match memory.get_direct(key.as_bytes()) {
-            Some(found) => usable::<M, R, _>(&origin, &key, &found),
-            None => Read::Empty,
-        },
-        // Boxed, so that a Redis read's state does not make every call's future larger.
-        _ => Box::pin(read::<M, R>(&origin, &slot, key.as_str())).await,
+    let (slot, read) = match probe {
+        Probe::Refresh => return refresh::<M, R, F>(site, key, ttl, cache_if, body).await,
+        Probe::NoStore => return body.await,
+        Probe::Read(slot, read) => (slot, read),
+        Probe::Unread(slot) => {
+            let read = read::<M, R>(&site.origin(&slot), &slot, key.as_str()).await;
+            (slot, read)
+        }
     };
     match read {
         Read::Hit(value) => M::restore(value),
-        // The miss path is a future of its own, behind a box: inline, its state would make the
-        // future of every call (hits included) larger, and every hit would pay for moving it.
-        read => Box::pin(missed::<M, R, F>(site, slot, key.finish(), ttl, cache_if, body, read)).await,
+        read => missed::<M, R, F>(site, slot, key.finish(), ttl, cache_if, body, read).await,
     }
 }
 

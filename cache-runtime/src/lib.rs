@@ -158,7 +158,8 @@ pub use value::{CacheValue, CachedValue, LocalValue};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::call::{
-        call, clear, invalidate, CallSite, LocalOkOnly, LocalSomeOnly, LocalWhole, Mode, OkOnly, SomeOnly, Whole,
+        call, clear, invalidate, CallSite, Called, LocalOkOnly, LocalSomeOnly, LocalWhole, Mode, OkOnly, SomeOnly,
+        Whole,
     };
     pub use crate::function_path::function_path;
     pub use crate::functions::cached_function;
