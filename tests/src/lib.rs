@@ -455,3 +455,44 @@ pub mod never_called {
         id
     }
 }
+
+/// Runs `future` in a task of its own on `store`: a `with_provider` scope does not reach spawned
+/// tasks, and clones of one provider share its entries and flights.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let store = cache_runtime::MemoryProvider::new();
+/// assert_eq!(cache_tests::spawn_on(&store, async { 2 }).await.unwrap(), 2);
+/// # }
+/// ```
+pub fn spawn_on<F>(store: &cache_runtime::MemoryProvider, future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(cache_runtime::with_provider(store.clone(), future))
+}
+
+/// A small deterministic generator (xorshift), so that a failing randomized schedule can be
+/// replayed from its seed.
+///
+/// ```
+/// let (mut a, mut b) = (cache_tests::Rng(7), cache_tests::Rng(7));
+/// assert_eq!(a.below(10), b.below(10));
+/// ```
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}

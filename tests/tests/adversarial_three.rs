@@ -9,31 +9,7 @@ use std::time::Duration;
 
 use cache_runtime::key::escape;
 use cache_runtime::{cached, stats_for, with_provider, MemoryProvider};
-
-/// Runs `future` in a task of its own on `store` (a scope does not reach spawned tasks; clones of
-/// one provider share entries and flights).
-fn spawn_on<F>(store: &MemoryProvider, future: F) -> tokio::task::JoinHandle<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    tokio::spawn(with_provider(store.clone(), future))
-}
-
-/// A small deterministic generator for randomized schedules (no dependency, reproducible by seed).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use cache_tests::{spawn_on, Rng};
 
 // ---------------------------------------------------------------------------------------------
 // `_refresh` / `_invalidate` / `_clear` racing: an invalidation must win.

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
 use cache_runtime::{cached, stats_for, with_provider, MemoryProvider};
+use cache_tests::spawn_on;
 
 /// What the "database" holds; the bodies read it.
 static PRICE: AtomicU64 = AtomicU64::new(10);
@@ -42,16 +43,6 @@ async fn slow(id: u32) -> u64 {
     let seen = SLOW_VERSION.load(SeqCst);
     tokio::time::sleep(Duration::from_millis(30)).await;
     seen + u64::from(id)
-}
-
-/// Runs `future` in a task of its own on `store` (a `with_provider` scope does not reach spawned
-/// tasks; clones of one provider share its entries and flights).
-fn spawn_on<F>(store: &MemoryProvider, future: F) -> tokio::task::JoinHandle<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    tokio::spawn(with_provider(store.clone(), future))
 }
 
 /// A refresh never takes the value of a computation that started before it: the running one is

@@ -14,6 +14,7 @@ use cache_runtime::{cached, with_provider, CacheProvider, MemoryProvider, RedisP
 use cache_tests::{command_calls, RedisServer};
 
 use cache_tests::rows::{version, write};
+use cache_tests::Rng;
 
 /// A slow read of a row: the version it saw when it started.
 #[cached(ttl = 60, key = "row:{id}")]
@@ -128,21 +129,6 @@ async fn stress_read(id: u64, delay_us: u64) -> u64 {
     let seen = version(id);
     tokio::time::sleep(Duration::from_micros(delay_us)).await;
     seen
-}
-
-/// A small deterministic generator, so that a failing schedule can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 const STRESS_KEYS: [u64; 3] = [1_001, 1_002, 1_003];
