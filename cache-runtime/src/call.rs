@@ -28,6 +28,8 @@ use crate::value::{CacheValue, CachedValue, LocalValue};
 pub struct CallSite {
     function: &'static str,
     provider: &'static str,
+    /// Whether `provider` is `"default"`, found when the site is compiled.
+    default_provider: bool,
     /// `max_entries`: on a memory store, the function keeps its entries in a store of its own
     /// bounded to this many (see [`registry::bounded`]).
     max_entries: Option<u64>,
@@ -46,6 +48,7 @@ impl CallSite {
         CallSite {
             function,
             provider,
+            default_provider: registry::is_default(provider),
             max_entries: None,
             bounded_as: function,
             local: false,
@@ -76,8 +79,9 @@ impl CallSite {
     /// (and a store of the user's) is used as it is, unless the values are local: then the
     /// function keeps its entries in a memory store of its own in place of that provider, bounded
     /// to `max_entries` or [`MemoryProvider::DEFAULT_CAPACITY`](crate::MemoryProvider::DEFAULT_CAPACITY).
+    #[inline]
     fn slot(&self) -> Option<Arc<Slot>> {
-        match registry::slot(self.provider) {
+        match registry::slot_of(self.provider, self.default_provider) {
             Ok(slot) => match (self.max_entries, &slot.backend) {
                 (Some(max_entries), Backend::Memory(_)) => Some(registry::bounded(self.bounded_as, &slot, max_entries)),
                 (_, Backend::Memory(_)) => Some(slot),
@@ -96,6 +100,7 @@ impl CallSite {
         }
     }
 
+    #[inline]
     fn origin<'a>(&'a self, slot: &'a Slot) -> Origin<'a> {
         Origin {
             function: self.function,
@@ -271,24 +276,54 @@ where
 {
     let probe = match refresh {
         true => Probe::Refresh,
-        false => match site.slot() {
-            None => Probe::NoStore,
-            Some(slot) => match &slot.backend {
-                Backend::Memory(memory) => {
-                    let read = match memory.get_direct(key.as_bytes()) {
-                        Some(found) => usable::<M, R, _>(&site.origin(&slot), &key, &found),
-                        None => Read::Empty,
-                    };
-                    match read {
-                        Read::Hit(value) => return Called::Done(M::restore(value)),
-                        read => Probe::Read(slot, read),
-                    }
-                }
-                _ => Probe::Unread(slot),
-            },
-        },
+        false => {
+            // The default provider, registered: read through this thread's copy of its slot,
+            // which a hit does not even clone.
+            let plain = site.default_provider && site.max_entries.is_none() && !site.local;
+            let fast = plain.then(|| registry::with_local_default(|slot| look::<M, R>(site, slot, &key))).flatten();
+            if let Some(Looked::Hit(value)) = fast {
+                return Called::Done(M::restore(value));
+            }
+            match site.slot() {
+                None => Probe::NoStore,
+                Some(slot) => match fast.unwrap_or_else(|| look::<M, R>(site, &slot, &key)) {
+                    Looked::Hit(value) => return Called::Done(M::restore(value)),
+                    Looked::Empty => Probe::Read(slot, Read::Empty),
+                    Looked::Unusable => Probe::Read(slot, Read::Unusable),
+                    Looked::NotMemory => Probe::Unread(slot),
+                },
+            }
+        }
     };
     Called::Later(Box::pin(later::<M, R, F>(site, probe, key, ttl, cache_if, body)))
+}
+
+/// What [`look`] found: small, so that a hit moves nothing but its value.
+enum Looked<V> {
+    Hit(V),
+    Empty,
+    /// An entry this call cannot use (counted and logged).
+    Unusable,
+    /// The store is not the memory store: the future reads it.
+    NotMemory,
+}
+
+/// Reads the memory store of `slot` at once; a hit and an unusable entry are counted and logged.
+#[inline(always)]
+fn look<M: Mode<R>, R>(site: &CallSite, slot: &Slot, key: &KeyBuilder) -> Looked<M::Value> {
+    let Backend::Memory(memory) = &slot.backend else { return Looked::NotMemory };
+    let Some(found) = memory.get_direct(key.as_bytes()) else { return Looked::Empty };
+    let origin = site.origin(slot);
+    match M::typed(&found, key) {
+        Ok(value) => {
+            origin.hit(key, &found);
+            Looked::Hit(value)
+        }
+        Err(error) => {
+            unusable(&origin, key.key_text(), error);
+            Looked::Unusable
+        }
+    }
 }
 
 /// How far [`call`] got before it needed a future.
@@ -505,6 +540,13 @@ fn usable<M: Mode<R>, R, K: KeyText + ?Sized>(origin: &Origin<'_>, key: &K, foun
         }
         Err(error) => failed(origin, key.key_text(), error),
     }
+}
+
+/// An entry of the memory store this call cannot use: counted and logged. The memory store
+/// treats every such error alike (the call computes and stores over the entry).
+#[cold]
+fn unusable(origin: &Origin<'_>, key: &str, error: CacheError) {
+    origin.failed("get", key, &error);
 }
 
 /// A read that failed, or found an entry this call cannot use: counted and logged.

@@ -25,7 +25,7 @@
 //! provider, `with_provider` scopes in many tasks) shares them. The map's lock is held only to
 //! look a key up, never across a computation, and hits never touch it.
 
-use std::hash::{BuildHasher, RandomState};
+use ahash::RandomState;
 use std::pin::pin;
 
 use hashbrown::HashTable;

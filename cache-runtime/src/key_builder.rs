@@ -41,6 +41,7 @@ pub struct KeyBuilder {
 impl KeyBuilder {
     /// An empty key; `capacity` is the length the macro expects, which decides whether the key
     /// starts on the heap.
+    #[inline]
     pub fn with_capacity(capacity: usize) -> Self {
         let spilled = (capacity > INLINE).then(|| String::with_capacity(capacity));
         KeyBuilder { inline: [0; INLINE], len: 0, spilled }

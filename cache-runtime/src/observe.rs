@@ -86,16 +86,20 @@ pub(crate) struct Origin<'a> {
 }
 
 impl Origin<'_> {
+    #[inline]
     fn handles(&self) -> Option<&SiteCounters> {
         let cell = self.handles?;
-        Some(cell.get_or_init(|| SiteCounters {
-            hits: self.metric("cache_hits_total"),
-            misses: self.metric("cache_misses_total"),
-            joined: self.metric("cache_joined_total"),
-            sets: self.metric("cache_sets_total"),
-            refused: self.metric("cache_refused_total"),
-            function: function_counters(self.function),
-        }))
+        Some(cell.get_or_init(
+            #[cold]
+            || SiteCounters {
+                hits: self.metric("cache_hits_total"),
+                misses: self.metric("cache_misses_total"),
+                joined: self.metric("cache_joined_total"),
+                sets: self.metric("cache_sets_total"),
+                refused: self.metric("cache_refused_total"),
+                function: function_counters(self.function),
+            },
+        ))
     }
 
     fn metric(&self, name: &'static str) -> Counter {
@@ -103,7 +107,8 @@ impl Origin<'_> {
     }
 
     /// Bumps the metric `name` and, where a call site keeps them, the function's counter.
-    fn count(&self, pick: fn(&SiteCounters) -> &Counter, record: fn(&StatsCounters), name: &'static str) {
+    #[inline]
+    fn count(&self, pick: impl Fn(&SiteCounters) -> &Counter, record: impl Fn(&StatsCounters), name: &'static str) {
         match self.handles() {
             Some(handles) => {
                 pick(handles).increment(1);
@@ -114,6 +119,7 @@ impl Origin<'_> {
     }
 
     /// A read found a usable value.
+    #[inline(always)]
     pub(crate) fn hit<K: KeyText + ?Sized>(&self, key: &K, value: &CachedValue) {
         self.counters.record_hit();
         self.count(|h| &h.hits, StatsCounters::record_hit, "cache_hits_total");

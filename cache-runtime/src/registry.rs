@@ -4,7 +4,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -196,7 +196,7 @@ fn registered(name: &str) -> Option<Arc<Slot>> {
     let generation = GENERATION.load(Ordering::Acquire);
     LOCAL
         .try_with(|local| {
-            let mut local = local.borrow_mut();
+            let Ok(mut local) = local.try_borrow_mut() else { return REGISTRY.named.load().get(name).cloned() };
             if local.generation != generation {
                 *local = LocalSlots { generation, default: None, named: HashMap::new() };
             }
@@ -310,31 +310,108 @@ pub fn register<P: CacheProvider>(name: &str, provider: P) {
 /// ```
 pub async fn with_provider<P: CacheProvider, F: Future>(provider: P, future: F) -> F::Output {
     let scope = Override { default: Slot::new(DEFAULT, provider), named: Mutex::default() };
+    let _running = RunningScope::enter();
     OVERRIDE.scope(Arc::new(scope), future).await
+}
+
+/// How many [`with_provider`] scopes are running, in any task: while none is, a call does not
+/// look for one in its task's locals. A task inside a scope counted it before it entered, so it
+/// always reads at least its own.
+static SCOPES: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one running scope, until it ends or is dropped.
+struct RunningScope;
+
+impl RunningScope {
+    fn enter() -> RunningScope {
+        SCOPES.fetch_add(1, Ordering::Relaxed);
+        RunningScope
+    }
+}
+
+impl Drop for RunningScope {
+    fn drop(&mut self) {
+        SCOPES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The current task's [`with_provider`] scope, if it runs in one.
+#[inline]
+fn scope<T>(with: impl FnOnce(&Override) -> T) -> Option<T> {
+    if SCOPES.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    OVERRIDE.try_with(|scope| with(scope)).ok()
 }
 
 /// The slot that serves `name` for the current task: inside [`with_provider`], its provider
 /// whatever the name; else the registered one, if any.
 pub(crate) fn slot(name: &str) -> Result<Arc<Slot>, CacheError> {
-    if let Ok(slot) = OVERRIDE.try_with(|scope| scope.slot(name)) {
+    slot_of(name, name == DEFAULT)
+}
+
+/// [`slot`], for a name already known to be `"default"` or not (a call site knows it when it is
+/// compiled, see [`is_default`]).
+#[inline]
+pub(crate) fn slot_of(name: &str, is_default: bool) -> Result<Arc<Slot>, CacheError> {
+    if let Some(slot) = scope(|scope| scope.slot(name)) {
         return Ok(slot);
     }
-    if name == DEFAULT {
+    if is_default {
         return Ok(local_default());
     }
     registered(name).ok_or_else(|| CacheError::UnknownProvider { name: name.to_owned() })
 }
 
-pub(crate) fn default_slot() -> Arc<Slot> {
-    OVERRIDE.try_with(|scope| Arc::clone(&scope.default)).unwrap_or_else(|_| local_default())
+/// Whether `name` is `"default"`, in a `const` context.
+pub(crate) const fn is_default(name: &str) -> bool {
+    let (name, default) = (name.as_bytes(), DEFAULT.as_bytes());
+    if name.len() != default.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < name.len() {
+        if name[i] != default[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
-/// This thread's copy of the registered default (the registry's own while the thread shuts down).
+pub(crate) fn default_slot() -> Arc<Slot> {
+    scope(|scope| Arc::clone(&scope.default)).unwrap_or_else(local_default)
+}
+
+/// Runs `with` on this thread's copy of the registered default, borrowed rather than cloned: the
+/// memory hit path takes no reference count. `None` when the current task runs in a
+/// [`with_provider`] scope, or the copy is not at hand (not made yet, out of date, or borrowed by
+/// a call further up this thread's stack): [`slot_of`] is the way then.
+#[inline]
+pub(crate) fn with_local_default<T>(with: impl FnOnce(&Arc<Slot>) -> T) -> Option<T> {
+    if SCOPES.load(Ordering::Relaxed) != 0 {
+        return None;
+    }
+    let generation = GENERATION.load(Ordering::Acquire);
+    LOCAL
+        .try_with(|local| {
+            let local = local.try_borrow().ok()?;
+            match (&local.default, local.generation == generation) {
+                (Some(slot), true) => Some(with(slot)),
+                _ => None,
+            }
+        })
+        .ok()
+        .flatten()
+}
+
+/// This thread's copy of the registered default (the registry's own while the thread shuts down,
+/// or while a call further up the stack borrows the copies).
 fn local_default() -> Arc<Slot> {
     let generation = GENERATION.load(Ordering::Acquire);
     LOCAL
         .try_with(|local| {
-            let mut local = local.borrow_mut();
+            let Ok(mut local) = local.try_borrow_mut() else { return REGISTRY.default.load_full() };
             if local.generation != generation {
                 *local = LocalSlots { generation, default: None, named: HashMap::new() };
             }
