@@ -57,13 +57,63 @@ pub struct MemoryProvider {
 
 /// A stored key: the bytes of its text (every key comes from a `str`), so that the hit path looks
 /// one up from the macro's key buffer ([`KeyRef`]) without checking that the buffer is text.
-/// Hashed as its bytes alone: what SipHash reads is the key, with no length before it.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Key(Arc<[u8]>);
+/// Hashed as its bytes alone: what the hasher reads is the key, with no length before it.
+///
+/// A key of up to [`INLINE_KEY`] bytes (most keys: `user:42`, `page:3:20`) is kept in the entry
+/// itself: a shared one costs an allocation on every write and 48 bytes of heap per entry (glibc's
+/// chunk for a short `Arc<[u8]>`), where inline it costs the entry 8 bytes more.
+#[derive(Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Shared(Arc<[u8]>),
+}
+
+/// The longest key kept inline: what fits beside the length in the 24 bytes a [`Key`] takes.
+const INLINE_KEY: usize = 22;
+
+impl Key {
+    fn new(text: &[u8]) -> Key {
+        match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= INLINE_KEY => {
+                let mut bytes = [0; INLINE_KEY];
+                bytes[..text.len()].copy_from_slice(text);
+                Key::Inline { len, bytes }
+            }
+            _ => Key::Shared(Arc::from(text)),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Key::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> std::cmp::Ordering {
+        self.bytes().cmp(other.bytes())
+    }
+}
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(&self.0);
+        state.write(self.bytes());
     }
 }
 
@@ -78,7 +128,7 @@ impl Hash for KeyRef<'_> {
 
 impl Equivalent<Key> for KeyRef<'_> {
     fn equivalent(&self, key: &Key) -> bool {
-        *self.0 == *key.0
+        self.0 == key.bytes()
     }
 }
 
@@ -154,10 +204,30 @@ impl Weighter<Key, Entry> for EntryWeight {
 struct Dropped;
 
 impl Lifecycle<Key, Entry> for Dropped {
-    type RequestState = Vec<(Key, Entry)>;
+    type RequestState = DroppedEntries;
 
     fn on_evict(&self, dropped: &mut Self::RequestState, key: Key, entry: Entry) {
-        dropped.push((key, entry));
+        match dropped.first {
+            None => dropped.first = Some((key, entry)),
+            Some(_) => dropped.rest.push((key, entry)),
+        }
+    }
+}
+
+/// What one write made the store drop: most drop one entry (the evicted one, or the replaced
+/// value), kept without allocating.
+#[derive(Default)]
+struct DroppedEntries {
+    first: Option<(Key, Entry)>,
+    rest: Vec<(Key, Entry)>,
+}
+
+impl IntoIterator for DroppedEntries {
+    type Item = (Key, Entry);
+    type IntoIter = std::iter::Chain<std::option::IntoIter<(Key, Entry)>, std::vec::IntoIter<(Key, Entry)>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
     }
 }
 
@@ -339,11 +409,11 @@ impl MemoryProvider {
         };
         let now = self.inner.now();
         let expires = now.saturating_add(u64::try_from(ttl.as_nanos()).unwrap_or(Tick::MAX));
-        let key = Key(Arc::from(key.as_bytes()));
+        let key = Key::new(key.as_bytes());
         // Expired entries go first, so that the policy never evicts a live one to make room
         // that they hold.
-        self.reclaim(RECLAIM_PER_WRITE);
-        let mut dropped = Vec::new();
+        self.reclaim_at(now, RECLAIM_PER_WRITE);
+        let mut dropped = DroppedEntries::default();
         self.inner.cache.insert_with_lifecycle(key.clone(), Entry { value, expires, weight }, &mut dropped);
         for (dropped_key, entry) in dropped {
             if dropped_key == key && self.inner.cache.peek(&key).is_some() {
@@ -355,36 +425,30 @@ impl MemoryProvider {
             if entry.is_live(now) {
                 observe::evicted(&self.inner.counters);
             } else {
-                observe::expired(&self.inner.counters, text(&dropped_key.0));
+                observe::expired(&self.inner.counters, text(dropped_key.bytes()));
             }
         }
         let mut expiries = self.expiries();
         expiries.push(Reverse((expires, key)));
-        // A key stored again leaves its former expiry in the heap until that time comes: keys
-        // stored again and again with long ttls would grow it without bound. When it holds twice
-        // the entries, it keeps one expiry per key, the one its entry has (amortized: each
-        // compaction follows at least as many writes as the expiries it keeps).
+        // A key stored again, evicted or removed leaves its expiry in the heap until that time
+        // comes: keys stored again and again with long ttls would grow it without bound. When it
+        // holds twice the entries, it is rebuilt from the entries themselves, one expiry each
+        // (amortized: each rebuild follows at least as many writes as the entries it reads, and
+        // reading an entry costs a third of looking its key up). An entry stored while the
+        // rebuild runs pushes its own expiry after it: at worst a copy, never a missing one.
         if expiries.len() > 2 * self.inner.cache.len() + COMPACT_SLACK {
-            let cache = &self.inner.cache;
-            let mut kept: Vec<_> = std::mem::take(&mut *expiries)
-                .into_vec()
-                .into_iter()
-                .filter(|Reverse((expires, key))| cache.peek(key).is_some_and(|entry| entry.expires == *expires))
-                .collect();
-            // A key can keep two expiries only if it was stored twice with the same one (a paused
-            // clock): each entry has one, so there are none to drop unless more are kept than the
-            // store holds entries.
-            if kept.len() > cache.len() {
-                let mut seen = std::collections::HashSet::new();
-                kept.retain(|Reverse((_, key))| seen.insert(key.clone()));
-            }
+            let kept: Vec<_> = self.inner.cache.iter().map(|(key, entry)| Reverse((entry.expires, key))).collect();
             *expiries = BinaryHeap::from(kept);
         }
     }
 
     /// Removes up to `most` expired entries, soonest-expired first.
     fn reclaim(&self, most: usize) {
-        let now = self.inner.now();
+        self.reclaim_at(self.inner.now(), most);
+    }
+
+    /// [`reclaim`](Self::reclaim), with the time already read.
+    fn reclaim_at(&self, now: Tick, most: usize) {
         for _ in 0..most {
             let key = {
                 let mut expiries = self.expiries();
@@ -396,14 +460,14 @@ impl MemoryProvider {
             let Some(key) = key else { return };
             // The key may have been stored again since, with a later expiry: only an expired
             // entry goes.
-            self.remove_expired(&key.0);
+            self.remove_expired(key.bytes());
         }
     }
 
     fn remove_expired(&self, key: &[u8]) {
         let now = self.inner.now();
         if let Some((key, _)) = self.inner.cache.remove_if(&KeyRef(key), |entry| !entry.is_live(now)) {
-            observe::expired(&self.inner.counters, text(&key.0));
+            observe::expired(&self.inner.counters, text(key.bytes()));
         }
     }
 
@@ -413,7 +477,7 @@ impl MemoryProvider {
         match self.inner.cache.remove(&KeyRef(key)) {
             Some((_, entry)) if entry.is_live(now) => true,
             Some((key, _)) => {
-                observe::expired(&self.inner.counters, text(&key.0));
+                observe::expired(&self.inner.counters, text(key.bytes()));
                 false
             }
             None => false,
@@ -422,8 +486,8 @@ impl MemoryProvider {
 
     fn remove_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
         let keys: Vec<Key> =
-            self.inner.cache.iter().filter(|(key, _)| matches(text(&key.0))).map(|(key, _)| key).collect();
-        keys.iter().map(|key| u64::from(self.remove_live(&key.0))).sum()
+            self.inner.cache.iter().filter(|(key, _)| matches(text(key.bytes()))).map(|(key, _)| key).collect();
+        keys.iter().map(|key| u64::from(self.remove_live(key.bytes()))).sum()
     }
 }
 
@@ -503,8 +567,26 @@ mod tests {
         let heap = provider.expiries().len();
         assert!(heap <= 2 * provider.inner.cache.len() + COMPACT_SLACK + 1, "{heap} expiries for one entry");
         // The live entry's own expiry is kept: it is still reclaimed when its time comes.
-        assert!(provider.expiries().iter().any(|Reverse((expires, key))| &key.0[..] == b"hot"
+        assert!(provider.expiries().iter().any(|Reverse((expires, key))| key.bytes() == b"hot"
             && provider.inner.cache.peek(&KeyRef(b"hot")).is_some_and(|entry| entry.expires == *expires)));
+    }
+
+    #[test]
+    fn keys_on_both_sides_of_the_inline_length_are_stored_found_and_removed() {
+        let provider = MemoryProvider::new();
+        let keys: Vec<String> = (0..=2 * INLINE_KEY).map(|len| "k".repeat(len)).collect();
+        for (i, key) in keys.iter().enumerate() {
+            provider.insert(key, CachedValue::new(i), Duration::from_secs(60));
+        }
+        for (i, key) in keys.iter().enumerate() {
+            let found = provider.get_direct(key.as_bytes()).map(|value| value.to_typed::<usize, str>(key.as_str()));
+            assert!(matches!(found, Some(Ok(n)) if n == i), "{} bytes: {found:?}", key.len());
+        }
+        assert!(provider.get_direct(&[b'k'; 2 * INLINE_KEY + 1]).is_none());
+        for key in &keys {
+            assert!(provider.remove_live(key.as_bytes()), "{} bytes", key.len());
+        }
+        assert_eq!(provider.entry_count(), 0);
     }
 
     #[tokio::test(start_paused = true)]
