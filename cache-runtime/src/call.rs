@@ -262,6 +262,7 @@ pub enum Called<R, L> {
 /// future (one allocation, as the miss path always took). `cache_if`, when given, decides whether
 /// a value is stored. With `refresh` (`<fn>_refresh`) the call is a refresh (see `refresh` in
 /// this module): one entry point for both, so that a type that cannot be cached is reported once.
+#[inline]
 pub fn call<M, R, F>(
     site: &'static CallSite,
     key: KeyBuilder,
