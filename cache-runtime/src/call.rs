@@ -19,7 +19,7 @@ use crate::key::Pattern;
 use crate::key_builder::{KeyBuilder, KeyText};
 use crate::observe::{self, Origin, SiteCounters};
 #[cfg(feature = "redis")]
-use crate::redis::{Acquired, Lease};
+use crate::redis::{Acquired, Lease, NearTicket};
 use crate::registry::{self, Backend, Slot};
 use crate::value::{CacheValue, CachedValue, LocalValue};
 
@@ -312,7 +312,7 @@ enum Looked<V> {
 /// Reads the memory store of `slot` at once; a hit and an unusable entry are counted and logged.
 #[inline(always)]
 fn look<M: Mode<R>, R>(site: &CallSite, slot: &Slot, key: &KeyBuilder) -> Looked<M::Value> {
-    let Backend::Memory(memory) = &slot.backend else { return Looked::NotMemory };
+    let Backend::Memory(memory) = &slot.backend else { return look_near::<M, R>(site, slot, key) };
     let Some(found) = memory.get_direct(key.as_bytes()) else { return Looked::Empty };
     let origin = site.origin(slot);
     match M::typed(&found, key) {
@@ -325,6 +325,24 @@ fn look<M: Mode<R>, R>(site: &CallSite, slot: &Slot, key: &KeyBuilder) -> Looked
             Looked::Unusable
         }
     }
+}
+
+/// Reads the near cache of a Redis provider at once, when it has one that serves: a hit is
+/// counted and logged (as a hit, and as a near hit); anything else reads Redis.
+#[inline]
+#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+fn look_near<M: Mode<R>, R>(site: &CallSite, slot: &Slot, key: &KeyBuilder) -> Looked<M::Value> {
+    #[cfg(feature = "redis")]
+    if let Backend::Redis(redis) = &slot.backend {
+        if let Some(found) = redis.near_serving().and_then(|near| near.get_direct(key.as_bytes())) {
+            if let Ok(value) = M::typed(&found, key) {
+                site.origin(slot).near_hit(key, &found);
+                redis.near_hit();
+                return Looked::Hit(value);
+            }
+        }
+    }
+    Looked::NotMemory
 }
 
 /// How far [`call`] got before it needed a future.
@@ -511,7 +529,23 @@ pub(crate) async fn read<M: Mode<R>, R>(origin: &Origin<'_>, slot: &Slot, key: &
     let found = match &slot.backend {
         Backend::Memory(memory) => Ok(memory.get_direct(key.as_bytes())),
         #[cfg(feature = "redis")]
-        Backend::Redis(redis) => redis.get_within(key, redis.op_timeout()).await,
+        Backend::Redis(redis) => {
+            if let Some(found) = redis.near_serving().and_then(|near| near.get_direct(key.as_bytes())) {
+                if let Ok(value) = M::typed(&found, key) {
+                    origin.near_hit(key, &found);
+                    redis.near_hit();
+                    return Read::Hit(value);
+                }
+            }
+            // With a near cache, what Redis holds goes there, as the value this call uses (a
+            // decoded value, not bytes), so that the next hit is a memory hit.
+            let (found, fill) = redis.get_filling(key, redis.op_timeout()).await;
+            let read = typed::<M, R>(origin, key, found);
+            if let (Read::Hit(value), Some(fill)) = (&read, fill) {
+                redis.fill_near(fill, key, M::wrap(value.clone()));
+            }
+            return read;
+        }
         Backend::Other => slot.provider.get(key).await,
     };
     typed::<M, R>(origin, key, found)
@@ -567,7 +601,10 @@ async fn read_again<M: Mode<R>, R>(slot: &Slot, key: &str) -> Option<M::Value> {
     let found = match &slot.backend {
         Backend::Memory(memory) => memory.get_direct(key.as_bytes()),
         #[cfg(feature = "redis")]
-        Backend::Redis(redis) => redis.get_within(key, redis.op_timeout()).await.ok().flatten(),
+        Backend::Redis(redis) => match redis.near_serving().and_then(|near| near.get_direct(key.as_bytes())) {
+            Some(found) => Some(found),
+            None => redis.get_within(key, redis.op_timeout()).await.ok().flatten(),
+        },
         Backend::Other => slot.provider.get(key).await.ok().flatten(),
     };
     found.and_then(|value| M::typed(&value, key).ok())
@@ -601,9 +638,10 @@ enum StoreRight {
     Fleet(Lease),
     /// Hand it to this process's waiters only: Redis is unavailable from here (the one
     /// exception to "an invalidation wins": an invalidation that cannot reach Redis cannot reach
-    /// this flight either).
+    /// this flight either). A near cache keeps it too, if no removal of the key reached it since
+    /// the ticket was taken, before the body started.
     #[cfg(feature = "redis")]
-    HandOut,
+    HandOut(Option<NearTicket>),
     /// Hand it to this process's waiters only if the lease another instance holds is still the
     /// one it held when this leader started: were it voided by an invalidation, a waiter may have
     /// come after that.
@@ -702,7 +740,7 @@ async fn lease<V>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>, d
     match &slot.backend {
         // Redis did not answer the read: the lease is skipped, and so is the write.
         #[cfg(feature = "redis")]
-        Backend::Redis(_) if matches!(read, Read::Failed(_)) => Leased::Right(StoreRight::HandOut),
+        Backend::Redis(redis) if matches!(read, Read::Failed(_)) => redis_unavailable(redis, key),
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => {
             match redis.acquire(key, look_again, deadline).await {
@@ -719,7 +757,7 @@ async fn lease<V>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>, d
                 Err(error) => {
                     // The lease is skipped while Redis is unavailable; the call still computes.
                     origin.failed("lease", key, &error);
-                    Leased::Right(StoreRight::HandOut)
+                    redis_unavailable(redis, key)
                 }
             }
         }
@@ -732,6 +770,18 @@ async fn lease<V>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>, d
             _ => Leased::Right(StoreRight::Local),
         },
         _ => Leased::Right(StoreRight::Local),
+    }
+}
+
+/// A new leader's right when Redis does not answer: hand out only, and keep in the near cache
+/// if there is one. A leader of a flight that ended meanwhile may have kept its value there: it
+/// is looked for again, after the ticket is taken.
+#[cfg(feature = "redis")]
+fn redis_unavailable(redis: &crate::RedisProvider, key: &str) -> Leased {
+    let ticket = redis.near_ticket(key);
+    match ticket.and_then(|_| redis.near_serving()?.get_direct(key.as_bytes())) {
+        Some(value) => Leased::Value(value),
+        None => Leased::Right(StoreRight::HandOut(ticket)),
     }
 }
 
@@ -819,7 +869,11 @@ impl Lead {
                 _ => Ok(false),
             },
             #[cfg(feature = "redis")]
-            StoreRight::HandOut => {
+            StoreRight::HandOut(ticket) => {
+                // Redis does not answer: a near cache keeps the value through the outage.
+                if let (Backend::Redis(redis), Some(ticket)) = (&slot.backend, ticket) {
+                    redis.keep_near(ticket, key, value.clone(), ttl);
+                }
                 self.leader.hand_out(value);
                 return;
             }

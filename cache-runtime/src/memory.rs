@@ -399,7 +399,7 @@ impl MemoryProvider {
         self.inner.expiries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn insert(&self, key: &str, value: CachedValue, ttl: Duration) {
+    pub(crate) fn insert(&self, key: &str, value: CachedValue, ttl: Duration) {
         let weight = match self.inner.bound {
             Bound::Entries(_) => 1,
             Bound::Bytes(_) => {
@@ -472,7 +472,7 @@ impl MemoryProvider {
     }
 
     /// Removes `key`; true when it held a live entry (an expired one is counted as expired).
-    fn remove_live(&self, key: &[u8]) -> bool {
+    pub(crate) fn remove_live(&self, key: &[u8]) -> bool {
         let now = self.inner.now();
         match self.inner.cache.remove(&KeyRef(key)) {
             Some((_, entry)) if entry.is_live(now) => true,
@@ -484,7 +484,7 @@ impl MemoryProvider {
         }
     }
 
-    fn remove_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
+    pub(crate) fn remove_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
         let keys: Vec<Key> =
             self.inner.cache.iter().filter(|(key, _)| matches(text(key.bytes()))).map(|(key, _)| key).collect();
         keys.iter().map(|key| u64::from(self.remove_live(key.bytes()))).sum()

@@ -4,7 +4,9 @@
 //! Logs go to the [`TARGET`] target: hits, misses, joins, stores and expirations at `DEBUG`,
 //! invalidations at `INFO`, errors at `WARN`. Counters are `cache_hits_total`,
 //! `cache_misses_total`, `cache_joined_total`, `cache_sets_total`, `cache_invalidations_total`
-//! `cache_refused_total` (values a `cache_if` predicate kept out of the store) and
+//! `cache_refused_total` (values a `cache_if` predicate kept out of the store),
+//! `cache_near_hits_total` (the hits a Redis provider's near cache served, counted in
+//! `cache_hits_total` too) and
 //! `cache_errors_total` (the last with a `kind` label too), each labelled with `function` and
 //! `provider`. Calls through the cache-aside API are labelled `function="cache_aside"`; what a
 //! store sees by itself (an entry that is not ours, an eviction) is labelled `function="store"`.
@@ -32,6 +34,7 @@ const STORE: &str = "store";
 /// also hold the counters of the function, which [`stats_for`] reads.
 pub(crate) struct SiteCounters {
     hits: Counter,
+    near_hits: Counter,
     misses: Counter,
     joined: Counter,
     sets: Counter,
@@ -93,6 +96,7 @@ impl Origin<'_> {
             #[cold]
             || SiteCounters {
                 hits: self.metric("cache_hits_total"),
+                near_hits: self.metric("cache_near_hits_total"),
                 misses: self.metric("cache_misses_total"),
                 joined: self.metric("cache_joined_total"),
                 sets: self.metric("cache_sets_total"),
@@ -116,6 +120,13 @@ impl Origin<'_> {
             }
             None => self.metric(name).increment(1),
         }
+    }
+
+    /// A Redis provider's near cache served a usable value: a hit, and a near hit.
+    #[inline]
+    pub(crate) fn near_hit<K: KeyText + ?Sized>(&self, key: &K, value: &CachedValue) {
+        self.hit(key, value);
+        self.count(|h| &h.near_hits, |_| {}, "cache_near_hits_total");
     }
 
     /// A read found a usable value.

@@ -69,6 +69,7 @@ mod breaker;
 mod builder;
 mod fallback;
 mod lease;
+mod near;
 mod notify;
 mod scripts;
 mod url;
@@ -78,6 +79,8 @@ pub use breaker::CircuitState;
 pub use builder::RedisProviderBuilder;
 pub(crate) use fallback::init_default_with_fallback;
 pub(crate) use lease::{Acquired, Lease};
+pub(crate) use near::Ticket as NearTicket;
+use near::{Near, Removal};
 use notify::Notifier;
 
 /// Keys asked for per `SCAN` step, and removed per `UNLINK` batch.
@@ -145,6 +148,10 @@ struct Inner {
     lease: Duration,
     max_wait: Duration,
     fleet_waits: bool,
+    /// The near cache, if the builder was given one.
+    near: Option<Near>,
+    /// The channel on which removals are published for the near caches.
+    near_channel: String,
 }
 
 impl RedisProvider {
@@ -201,7 +208,11 @@ impl RedisProvider {
     /// # }
     /// ```
     pub fn stats(&self) -> CacheStats {
-        self.inner.counters.snapshot()
+        let mut stats = self.inner.counters.snapshot();
+        if let Some(near) = &self.inner.near {
+            stats.near_hits = crate::CacheProvider::counters(near.memory()).snapshot().hits;
+        }
+        stats
     }
 
     /// `"redis"`.
@@ -334,8 +345,39 @@ impl RedisProvider {
             }
             Ok(result) => {
                 permit.success();
+                if let Some(near) = &inner.near {
+                    near.redis_answered();
+                }
                 Ok(result)
             }
+        }
+    }
+
+    /// Stores `value` in Redis (the near cache aside).
+    async fn set_remote(&self, key: &str, value: &CachedValue, ttl: Duration) -> Result<(), CacheError> {
+        let bytes = value.to_bytes(self.inner.codec.as_ref())?;
+        let full = self.full_key(key);
+        let (millis, lease, channel) = (ttl_millis(ttl), self.lease_key(key), &self.inner.channel);
+        let kind = self
+            .run("set", |mut connection| {
+                let (full, bytes, lease) = (&full, &bytes, &lease);
+                async move {
+                    scripts::SET
+                        .key(full)
+                        .key(lease)
+                        .arg(bytes)
+                        .arg(millis)
+                        .arg(channel)
+                        .arg(key)
+                        .invoke_async::<String>(&mut connection)
+                        .await
+                }
+            })
+            .await?
+            .map_err(|error| self.replied(error))?;
+        match kind.as_str() {
+            "string" | "none" => Ok(()),
+            other => Err(CacheError::ForeignEntry { key: key.to_owned(), found: format!("a Redis {other}") }),
         }
     }
 
@@ -571,40 +613,54 @@ impl CacheProvider for RedisProvider {
     }
 
     fn get<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Option<CachedValue>> {
-        Box::pin(self.get_within(key, self.inner.op_timeout))
+        Box::pin(async move {
+            if self.near().is_none() {
+                return self.get_within(key, self.inner.op_timeout).await;
+            }
+            if let Some(found) = self.near_serving().and_then(|near| near.get_direct(key.as_bytes())) {
+                self.near_hit();
+                return Ok(Some(found));
+            }
+            let (found, fill) = self.get_filling(key, self.inner.op_timeout).await;
+            if let (Ok(Some(value)), Some(fill)) = (&found, fill) {
+                self.fill_near(fill, key, value.clone());
+            }
+            found
+        })
     }
 
     fn set<'a>(&'a self, key: &'a str, value: CachedValue, ttl: Duration) -> ProviderFuture<'a, ()> {
         Box::pin(async move {
-            let bytes = value.to_bytes(self.inner.codec.as_ref())?;
-            let full = self.full_key(key);
-            let (millis, lease, channel) = (ttl_millis(ttl), self.lease_key(key), &self.inner.channel);
-            let kind = self
-                .run("set", |mut connection| {
-                    let (full, bytes, lease) = (&full, &bytes, &lease);
-                    async move {
-                        scripts::SET
-                            .key(full)
-                            .key(lease)
-                            .arg(bytes)
-                            .arg(millis)
-                            .arg(channel)
-                            .arg(key)
-                            .invoke_async::<String>(&mut connection)
-                            .await
+            let Some(near) = self.near() else { return self.set_remote(key, &value, ttl).await };
+            let ticket = near.begin_write(key);
+            let result = self.set_remote(key, &value, ttl).await;
+            match &result {
+                Ok(()) => {
+                    near.written(ticket, key, value, ttl);
+                    self.publish(near, Removal::Key(key.to_owned())).await;
+                }
+                // What Redis holds now is unknown: the near cache forgets the key (and keeps the
+                // value through an outage, as it keeps what calls compute).
+                Err(error) => {
+                    near.apply(&Removal::Key(key.to_owned()));
+                    if near::unavailable(error) {
+                        let ticket = near.ticket(key);
+                        near.keep(ticket, key, value, ttl);
                     }
-                })
-                .await?
-                .map_err(|error| self.replied(error))?;
-            match kind.as_str() {
-                "string" | "none" => Ok(()),
-                other => Err(CacheError::ForeignEntry { key: key.to_owned(), found: format!("a Redis {other}") }),
+                }
             }
+            result
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
-        Box::pin(self.delete_one(key))
+        Box::pin(async move {
+            let removed = self.delete_one(key).await;
+            match self.near() {
+                None => removed,
+                Some(_) => self.removed(Removal::Key(key.to_owned()), removed).await,
+            }
+        })
     }
 
     fn exists<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
@@ -629,19 +685,28 @@ impl CacheProvider for RedisProvider {
     }
 
     fn clear(&self) -> ProviderFuture<'_, u64> {
-        Box::pin(self.delete_matching(None))
+        Box::pin(async move {
+            let removed = self.delete_matching(None).await;
+            self.removed(Removal::All, removed).await
+        })
     }
 
     fn clear_pattern<'a>(&'a self, pattern: &'a Pattern) -> ProviderFuture<'a, u64> {
         Box::pin(async move {
             if let Some(key) = pattern.as_literal() {
-                return Ok(u64::from(self.delete_one(&key).await?));
+                let removed = self.delete_one(&key).await.map(u64::from);
+                return self.removed(Removal::Key(key), removed).await;
             }
-            self.delete_matching(Some(pattern)).await
+            let removed = self.delete_matching(Some(pattern)).await;
+            self.removed(Removal::Pattern(pattern.as_str().to_owned()), removed).await
         })
     }
 
     fn counters(&self) -> &StatsCounters {
         &self.inner.counters
+    }
+
+    fn stats(&self) -> CacheStats {
+        RedisProvider::stats(self)
     }
 }

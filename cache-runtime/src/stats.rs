@@ -34,6 +34,9 @@ pub struct CacheStats {
     pub errors: u64,
     /// Values a function's `cache_if` predicate refused: returned to the caller, not stored.
     pub refused: u64,
+    /// Of the `hits`, those a Redis provider's near cache served without asking Redis (see
+    /// [`near_cache`](crate::redis::RedisProviderBuilder::near_cache)); 0 on other stores.
+    pub near_hits: u64,
 }
 
 impl CacheStats {
@@ -196,6 +199,7 @@ impl StatsCounters {
             expirations: sum(|s| &s.expirations),
             errors: sum(|s| &s.errors),
             refused: sum(|s| &s.refused),
+            near_hits: 0,
         }
     }
 }

@@ -145,6 +145,28 @@ impl RedisProvider {
     /// Stores `value` under `lease` if no invalidation voided it: `Ok(false)` when one did.
     pub(crate) async fn store_leased(
         &self,
+        lease: Lease,
+        key: &str,
+        value: &CachedValue,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        let Some(near) = self.near() else { return self.store_leased_remote(lease, key, value, ttl).await };
+        let ticket = near.begin_write(key);
+        let stored = self.store_leased_remote(lease, key, value, ttl).await;
+        match stored {
+            Ok(true) => {
+                near.written(ticket, key, value.clone(), ttl);
+                self.publish(near, super::Removal::Key(key.to_owned())).await;
+            }
+            // Voided by an invalidation (which removes the key itself), or unknown.
+            _ => near.apply(&super::Removal::Key(key.to_owned())),
+        }
+        stored
+    }
+
+    /// [`store_leased`](Self::store_leased) in Redis, the near cache aside.
+    async fn store_leased_remote(
+        &self,
         mut lease: Lease,
         key: &str,
         value: &CachedValue,
