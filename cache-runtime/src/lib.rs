@@ -141,7 +141,7 @@ mod value;
 /// # }
 /// ```
 pub use cache_macros::cached;
-pub use env::{init_from_env, PREFIX_VARIABLE, URL_VARIABLES};
+pub use env::{init_from_env, init_from_env_near, NEAR_VARIABLE, PREFIX_VARIABLE, URL_VARIABLES};
 pub use error::CacheError;
 pub use functions::{check, functions, CachedFunction, FunctionTtl};
 pub use handle::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};

@@ -160,7 +160,8 @@ async fn a_lost_channel_empties_and_bypasses_the_near_cache_until_it_is_back() {
 
     // The channel's connection killed, and kept from coming back while the test looks.
     let mut admin = raw(&server).await;
-    let _: () = redis::cmd("ACL").arg("SETUSER").arg("default").arg("-subscribe").query_async(&mut admin).await.unwrap();
+    let _: () =
+        redis::cmd("ACL").arg("SETUSER").arg("default").arg("-subscribe").query_async(&mut admin).await.unwrap();
     let _: u64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut admin).await.unwrap();
     wait_until("A to bypass its near cache", Duration::from_secs(2), || {
         let a = a.clone();
@@ -182,7 +183,8 @@ async fn a_lost_channel_empties_and_bypasses_the_near_cache_until_it_is_back() {
     assert_eq!(a.stats().near_hits, near_before, "bypassed: every read went to Redis");
 
     // The channel back: the near cache serves again, and hears of B's writes again.
-    let _: () = redis::cmd("ACL").arg("SETUSER").arg("default").arg("+subscribe").query_async(&mut admin).await.unwrap();
+    let _: () =
+        redis::cmd("ACL").arg("SETUSER").arg("default").arg("+subscribe").query_async(&mut admin).await.unwrap();
     wait_until("A to serve from its near cache again", Duration::from_secs(2), || {
         let a = a.clone();
         async move {

@@ -21,11 +21,15 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Makes Redis at `url` the default provider. When it does not answer, the default becomes a
 /// [`MemoryProvider`] (with a warning) and a background task retries, with back-off, until Redis
-/// answers and takes its place. A URL that cannot be read is a [`CacheError::Config`].
-pub(crate) async fn init_default_with_fallback(url: &str, prefix: Option<&str>) -> Result<(), CacheError> {
+/// answers and takes its place. A URL that cannot be read is a [`CacheError::Config`]. With
+/// `near` above 0, Redis gets a near cache of that many entries.
+pub(crate) async fn init_default_with_fallback(url: &str, prefix: Option<&str>, near: u64) -> Result<(), CacheError> {
     let mut builder = RedisProvider::builder(url);
     if let Some(prefix) = prefix {
         builder = builder.prefix(prefix);
+    }
+    if near > 0 {
+        builder = builder.near_cache(MemoryProvider::builder().max_capacity(near).build());
     }
     let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
     // A URL that does not parse will not parse later either: say so now.

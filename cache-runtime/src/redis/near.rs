@@ -151,7 +151,9 @@ impl Near {
 
     fn stripe(key: &str) -> usize {
         // FNV-1a: the stripe only spreads keys, it needs no defence against chosen keys.
-        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+        let hash = key
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
         (hash % STRIPES as u64) as usize
     }
 
@@ -223,7 +225,7 @@ impl Near {
                 return;
             }
             self.memory.insert(key, value, ttl);
-            }
+        }
         self.recheck(ticket, key);
     }
 
@@ -378,7 +380,8 @@ impl RedisProvider {
             Ok(Err(error)) => return (Err(self.replied(error)), None),
         };
         let Some(bytes) = found else { return (Ok(None), None) };
-        let fill = u64::try_from(ttl).ok().filter(|&ms| ms > 0).map(|ms| Fill { ticket, ttl: Duration::from_millis(ms) });
+        let fill =
+            u64::try_from(ttl).ok().filter(|&ms| ms > 0).map(|ms| Fill { ticket, ttl: Duration::from_millis(ms) });
         (CachedValue::from_vec(bytes, Arc::clone(&self.inner.codec)).map(Some), fill)
     }
 

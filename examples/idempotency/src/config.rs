@@ -10,8 +10,9 @@
 //! | `LLM_OUTPUT_USD_PER_MTOK` | `10.00` | price of a million completion tokens |
 //! | `ADMIN_TOKEN` | unset | bearer token of the `/admin` endpoints; unset or empty: they answer 404 |
 //!
-//! `CACHE_URL` / `REDIS_URL` (where the cache lives) are read by
-//! [`cache_runtime::init_from_env`], and `RUST_LOG` / `LOG_FORMAT` by
+//! `CACHE_URL` / `REDIS_URL` (where the cache lives) and `CACHE_NEAR` (entries kept in this
+//! process's memory in front of Redis: [`DEFAULT_CACHE_NEAR`] unless set, `0` for none) are read
+//! by [`cache_runtime::init_from_env_near`], and `RUST_LOG` / `LOG_FORMAT` by
 //! [`telemetry::init`](crate::telemetry::init).
 
 use std::fmt;
@@ -54,6 +55,9 @@ pub struct ConfigError {
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Well above an LLM call (seconds), well below a client giving up.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The near cache in front of Redis unless `CACHE_NEAR` says otherwise: answers already paid for
+/// are served from memory, and still served while Redis is down.
+pub const DEFAULT_CACHE_NEAR: u64 = 10_000;
 /// The LLM stand-in's default latency: about what a real extraction call takes.
 pub const DEFAULT_LLM_LATENCY: Duration = Duration::from_secs(2);
 

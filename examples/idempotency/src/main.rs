@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use idempotency_service::config::DEFAULT_CACHE_NEAR;
 use idempotency_service::{metrics, serve, telemetry, AppState, Config};
 
 #[tokio::main]
@@ -25,7 +26,8 @@ async fn main() -> ExitCode {
         }
     };
     let state = AppState::new(config, prometheus);
-    if let Err(error) = cache_runtime::init_from_env().await {
+    // With Redis, a near cache: repeated requests are answered from memory, during an outage too.
+    if let Err(error) = cache_runtime::init_from_env_near(DEFAULT_CACHE_NEAR).await {
         tracing::error!("bad cache configuration: {error}");
         return ExitCode::FAILURE;
     }

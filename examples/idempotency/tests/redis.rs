@@ -141,8 +141,10 @@ async fn two_instances_make_one_llm_call_for_fifty_concurrent_requests() {
     assert!(stored.bytes == replies[0].bytes && again.bytes == replies[0].bytes);
 }
 
-#[tokio::test]
-async fn with_redis_down_the_service_still_answers() {
+/// Seed 004's memory fallback: with Redis down, the near cache answers what it holds, and keeps
+/// what the LLM answers during the outage, so a repeated request does not pay for it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_the_service_still_answers_and_pays_once_per_request() {
     let mut redis = RedisServer::start();
     let client = client();
     let instance = Instance::start(&redis.url());
@@ -151,20 +153,33 @@ async fn with_redis_down_the_service_still_answers() {
     assert_eq!(post_json(&client, &url, &meeting("MTG-outage")).await.cache(), "HIT");
 
     redis.stop();
-    for _ in 0..3 {
-        let reply = post_json(&client, &url, &meeting("MTG-outage")).await;
-        assert_eq!(
-            (reply.status, reply.cache()),
-            (200, "MISS"),
-            "the LLM answers when the cache cannot: {}",
-            reply.text()
-        );
+    let held = post_json(&client, &url, &meeting("MTG-outage")).await;
+    assert_eq!((held.status, held.cache()), (200, "HIT"), "what the near cache holds: {}", held.text());
+    // 20 identical requests for an answer not paid for yet: 10 at once, then 10 one by one.
+    let at_once: Vec<_> = (0..10)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move { post_json(&client, &url, &meeting("MTG-during-outage")).await })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for reply in at_once {
+        replies.push(reply.await.expect("the request task"));
     }
+    for _ in 0..10 {
+        replies.push(post_json(&client, &url, &meeting("MTG-during-outage")).await);
+    }
+    assert!(replies.iter().all(|r| r.status == 200), "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(replies.iter().filter(|r| r.cache() == "MISS").count(), 1, "one request called the LLM");
+    assert!(replies.iter().all(|r| r.bytes == replies[0].bytes), "every request got the same answer");
+    assert_eq!(instance.llm_calls(&client, "extract").await, 2.0, "one LLM call before the outage, one during it");
+
     let health = read(client.get(instance.url("/health")).send().await.unwrap()).await;
     assert_eq!(health.status, 200);
     assert!(health.json()["cache"]["errors"].as_u64().unwrap() > 0, "the outage is counted");
     let metrics = read(client.get(instance.url("/metrics")).send().await.unwrap()).await.text();
     assert!(metric(&metrics, "cache_errors_total", &[r#"provider="default""#]).is_some_and(|n| n >= 1.0), "{metrics}");
+    assert!(metric(&metrics, "cache_near_hits_total", &[]).is_some_and(|n| n >= 1.0), "{metrics}");
 }
 
 #[tokio::test]
