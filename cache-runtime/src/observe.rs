@@ -34,6 +34,7 @@ const STORE: &str = "store";
 /// also hold the counters of the function, which [`stats_for`] reads.
 pub(crate) struct SiteCounters {
     hits: Counter,
+    #[cfg(feature = "redis")]
     near_hits: Counter,
     misses: Counter,
     joined: Counter,
@@ -96,6 +97,7 @@ impl Origin<'_> {
             #[cold]
             || SiteCounters {
                 hits: self.metric("cache_hits_total"),
+                #[cfg(feature = "redis")]
                 near_hits: self.metric("cache_near_hits_total"),
                 misses: self.metric("cache_misses_total"),
                 joined: self.metric("cache_joined_total"),
@@ -123,6 +125,7 @@ impl Origin<'_> {
     }
 
     /// A Redis provider's near cache served a usable value: a hit, and a near hit.
+    #[cfg(feature = "redis")]
     #[inline]
     pub(crate) fn near_hit<K: KeyText + ?Sized>(&self, key: &K, value: &CachedValue) {
         self.hit(key, value);
