@@ -34,6 +34,7 @@ pub mod duration;
 mod env;
 mod error;
 mod flight;
+mod fresh;
 mod function_path;
 mod functions;
 mod handle;
@@ -41,6 +42,7 @@ pub mod key;
 mod key_builder;
 mod memory;
 mod observe;
+mod outcome;
 mod provider;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -147,6 +149,7 @@ pub use functions::{check, functions, CachedFunction, FunctionTtl};
 pub use handle::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
 pub use memory::{MemoryProvider, MemoryProviderBuilder};
 pub use observe::stats_for;
+pub use outcome::{outcome, Outcome, StaleReason};
 pub use provider::{CacheProvider, ProviderFuture};
 #[cfg(feature = "redis")]
 pub use redis::{RedisProvider, RedisProviderBuilder};
@@ -161,6 +164,7 @@ pub mod __private {
         call, clear, invalidate, CallSite, Called, LocalOkOnly, LocalSomeOnly, LocalWhole, Mode, OkOnly, SomeOnly,
         Whole,
     };
+    pub use crate::fresh::{call_fresh, Background, Foreground, Fresh, Job, Ran, Runs, Started};
     pub use crate::function_path::function_path;
     pub use crate::functions::cached_function;
     pub use crate::key_builder::{
