@@ -261,6 +261,8 @@ where
                 }
                 return M::restore(value);
             }
+            // Past what the store keeps it for (a store whose clock runs behind ours): no value.
+            Ok(_) if age >= fresh.lifetime() => Read::Unusable,
             Ok(value) => {
                 // Until when the stale value may be served: what the store keeps it for.
                 let until = Instant::now() + fresh.lifetime().saturating_sub(age);
@@ -384,7 +386,8 @@ where
                 }
             };
             return match ran {
-                Ran::Value(out) if M::kept(&out) => out,
+                // A body that ran past the stale value's keep returns what it gave.
+                Ran::Value(out) if M::kept(&out) || Instant::now() >= until => out,
                 Ran::Value(_) => serve(claim, M::FAILURE, stale),
                 Ran::Panicked(_) => serve(claim, StaleReason::Panic, stale),
                 Ran::HardTimeout => serve(claim, StaleReason::HardTimeout, stale),
