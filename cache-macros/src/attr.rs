@@ -96,7 +96,8 @@ const KNOWN: [&str; 13] = [
     "hard_timeout",
     "refresh_ahead",
 ];
-const KNOWN_LIST: &str = "`ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries`, `companions`, `local`, \
+const KNOWN_LIST: &str =
+    "`ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries`, `companions`, `local`, \
                           `stale`, `soft_timeout`, `hard_timeout` and `refresh_ahead`";
 
 /// The options that may be written alone, as a flag: `local` is `local = true`.
@@ -385,9 +386,10 @@ fn parse_ttl(cx: &mut Ctxt, value: &Expr, option: &str) -> Option<Ttl> {
             Err(reason) => cx.error_at(text, format!("bad {option} {:?}: {reason}", text.value())),
         },
         Expr::Lit(other) => cx.error_at(other, forms(option)),
-        Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr, .. }) if matches!(**expr, Expr::Lit(_)) => {
-            cx.error_at(value, format!("`{option}` cannot be negative: give a number of seconds, such as `{option} = 300`"))
-        }
+        Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr, .. }) if matches!(**expr, Expr::Lit(_)) => cx.error_at(
+            value,
+            format!("`{option}` cannot be negative: give a number of seconds, such as `{option} = 300`"),
+        ),
         _ => return Some(Ttl::Expr(Box::new(value.clone()))),
     }
     None
@@ -415,11 +417,11 @@ fn ttl_int(cx: &mut Ctxt, int: &LitInt, option: &str) -> Option<Ttl> {
         Ok(Some(0)) if option == "ttl" => {
             cx.error_at(int, "`ttl` must be at least 1 second; to not cache, remove `#[cached]`")
         }
-        Ok(Some(0)) => cx.error_at(int, format!("`{option}` must be at least 1 second; to not use it, remove `{option}`")),
-        Ok(Some(ms)) => return Some(Ttl::Fixed(ms)),
-        Ok(None) | Err(_) => {
-            cx.error_at(int, format!("`{option}` is too large: the longest is u64::MAX milliseconds"))
+        Ok(Some(0)) => {
+            cx.error_at(int, format!("`{option}` must be at least 1 second; to not use it, remove `{option}`"))
         }
+        Ok(Some(ms)) => return Some(Ttl::Fixed(ms)),
+        Ok(None) | Err(_) => cx.error_at(int, format!("`{option}` is too large: the longest is u64::MAX milliseconds")),
     }
     None
 }
@@ -429,7 +431,10 @@ fn ttl_float(cx: &mut Ctxt, float: &LitFloat, option: &str) {
     let ms = float.base10_parse::<f64>().ok().map(|secs| secs * 1000.0);
     let message = match ms {
         Some(ms) if ms >= 1.0 && ms.fract() == 0.0 && ms < 1e15 => {
-            format!("`{option}` takes whole seconds; for {} seconds write `{option} = \"{ms}ms\"`", float.base10_digits())
+            format!(
+                "`{option}` takes whole seconds; for {} seconds write `{option} = \"{ms}ms\"`",
+                float.base10_digits()
+            )
         }
         _ => forms(option),
     };

@@ -863,7 +863,14 @@ impl Lead {
     /// Stores the value the leader computed, unless an invalidation voided its lease meanwhile,
     /// and hands it to the waiters. A store that fails is counted and logged, never returned.
     #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
-    pub(crate) async fn finish(mut self, origin: &Origin<'_>, slot: &Slot, key: &str, value: CachedValue, ttl: Duration) {
+    pub(crate) async fn finish(
+        mut self,
+        origin: &Origin<'_>,
+        slot: &Slot,
+        key: &str,
+        value: CachedValue,
+        ttl: Duration,
+    ) {
         let Some(storing) = self.leader.begin_store(slot.exclusive()).await else {
             origin.not_stored(key, "an invalidation covered the key while it was computed");
             return;
