@@ -309,14 +309,14 @@ where
             let plain = site.default_provider && site.max_entries.is_none() && !site.local;
             let fast = plain.then(|| registry::with_local_default(|slot| look::<M, R>(site, slot, &key))).flatten();
             if let Some(Looked::Hit(value)) = fast {
-                outcome::record(Outcome::Hit);
+                outcome::hit();
                 return Called::Done(M::restore(value));
             }
             match site.slot() {
                 None => Probe::NoStore,
                 Some(slot) => match fast.unwrap_or_else(|| look::<M, R>(site, &slot, &key)) {
                     Looked::Hit(value) => {
-                        outcome::record(Outcome::Hit);
+                        outcome::hit();
                         return Called::Done(M::restore(value));
                     }
                     Looked::Empty => Probe::Read(slot, Read::Empty),

@@ -97,6 +97,9 @@ pub trait Runs<M: Mode<R>, R, F: Future<Output = R>> {
 }
 
 /// A started [`Job`].
+// Returned by `start` and matched at once, never kept: boxing the job would cost an allocation
+// on every foreground run for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Started<M: Mode<R>, R, F> {
     /// To run in place.
     Inline(Job<M, R, F>),
@@ -273,7 +276,6 @@ where
         Ok(None) => Read::Empty,
         Err(error) => call::failed(&origin, &key, error),
     };
-    drop(origin);
     missed::<M, R, F>(site, slot, key, fresh.lifetime(), cache_if, body, read).await
 }
 

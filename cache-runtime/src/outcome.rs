@@ -145,7 +145,7 @@ pub async fn outcome<F: Future>(future: F) -> (F::Output, Option<Outcome>) {
 pub(crate) struct Claim(bool);
 
 /// Records `outcome` if no call recorded one yet in this task's scope; whether it did.
-#[inline]
+#[inline(always)]
 pub(crate) fn record(outcome: Outcome) -> Claim {
     if SCOPES.load(Ordering::Relaxed) == 0 {
         return Claim(false);
@@ -153,7 +153,22 @@ pub(crate) fn record(outcome: Outcome) -> Claim {
     record_in_scope(outcome)
 }
 
+/// [`record`] of a hit, for the hit path: no claim to return, and the scope's work out of line.
+#[inline(always)]
+pub(crate) fn hit() {
+    if SCOPES.load(Ordering::Relaxed) != 0 {
+        record_hit_in_scope();
+    }
+}
+
 #[cold]
+#[inline(never)]
+fn record_hit_in_scope() {
+    record_in_scope(Outcome::Hit);
+}
+
+#[cold]
+#[inline(never)]
 fn record_in_scope(outcome: Outcome) -> Claim {
     SCOPE
         .try_with(|cell| {
