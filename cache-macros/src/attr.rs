@@ -70,12 +70,35 @@ pub struct Options {
     pub max_entries: Option<Given<u64>>,
     /// `local` (or `local = true`): the values never leave the process and need only `Clone`.
     pub local: Option<Given<bool>>,
+    /// `stale = ...`: an entry older than `ttl` is kept this much longer, and served when the
+    /// body fails.
+    pub stale: Option<Given<Ttl>>,
+    /// `soft_timeout = ...`: with a stale value at hand, how long a caller waits for the body.
+    pub soft_timeout: Option<Given<Ttl>>,
+    /// `hard_timeout = ...`: with a stale value at hand, when the body is dropped.
+    pub hard_timeout: Option<Given<Ttl>>,
+    /// `refresh_ahead = ...`: a hit on an entry older than this starts a background refresh.
+    pub refresh_ahead: Option<Given<Ttl>>,
 }
 
-const KNOWN: [&str; 9] =
-    ["ttl", "key", "key_fn", "provider", "cache_none", "cache_if", "max_entries", "companions", "local"];
+const KNOWN: [&str; 13] = [
+    "ttl",
+    "key",
+    "key_fn",
+    "provider",
+    "cache_none",
+    "cache_if",
+    "max_entries",
+    "companions",
+    "local",
+    "stale",
+    "soft_timeout",
+    "hard_timeout",
+    "refresh_ahead",
+];
 const KNOWN_LIST: &str =
-    "`ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries`, `companions` and `local`";
+    "`ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries`, `companions`, `local`, \
+                          `stale`, `soft_timeout`, `hard_timeout` and `refresh_ahead`";
 
 /// The options that may be written alone, as a flag: `local` is `local = true`.
 const BARE_FLAGS: [&str; 1] = ["local"];
@@ -107,6 +130,10 @@ impl Options {
         let mut cache_if = Once::new("cache_if");
         let mut max_entries = Once::new("max_entries");
         let mut local = Once::new("local");
+        let mut stale = Once::new("stale");
+        let mut soft_timeout = Once::new("soft_timeout");
+        let mut hard_timeout = Once::new("hard_timeout");
+        let mut refresh_ahead = Once::new("refresh_ahead");
         for option in parse_list(args) {
             let option = match option {
                 Ok(option) => option,
@@ -118,8 +145,18 @@ impl Options {
             let value = &option.value;
             match option.name.to_string().as_str() {
                 "ttl" => {
-                    let parsed = parse_ttl(cx, value);
+                    let parsed = parse_ttl(cx, value, "ttl");
                     ttl.set(cx, &option, parsed);
+                }
+                name @ ("stale" | "soft_timeout" | "hard_timeout" | "refresh_ahead") => {
+                    let parsed = parse_ttl(cx, value, name);
+                    let slot = match name {
+                        "stale" => &mut stale,
+                        "soft_timeout" => &mut soft_timeout,
+                        "hard_timeout" => &mut hard_timeout,
+                        _ => &mut refresh_ahead,
+                    };
+                    slot.set(cx, &option, parsed);
                 }
                 "key" => {
                     let parsed = string(cx, value, "key", "a template such as \"user:{id}\"");
@@ -196,6 +233,10 @@ impl Options {
             max_entries: max_entries.get(),
             companions: companions.get(),
             local: local.get(),
+            stale: stale.get(),
+            soft_timeout: soft_timeout.get(),
+            hard_timeout: hard_timeout.get(),
+            refresh_ahead: refresh_ahead.get(),
         }
     }
 }
@@ -257,6 +298,10 @@ fn parse_option(input: ParseStream) -> syn::Result<RawOption> {
             "cache_if" => "`cache_if = is_complete`",
             "max_entries" => "`max_entries = 1000`",
             "local" => "`local` or `local = true`",
+            "stale" => "`stale = \"1h\"`",
+            "soft_timeout" => "`soft_timeout = \"200ms\"`",
+            "hard_timeout" => "`hard_timeout = \"3s\"`",
+            "refresh_ahead" => "`refresh_ahead = \"4m\"`",
             _ => "`name = value`",
         };
         return Err(syn::Error::new(name.span(), format!("`{name}` needs a value: write {example}")));
@@ -325,59 +370,73 @@ fn string(cx: &mut Ctxt, value: &Expr, option: &str, example: &str) -> Option<Li
     }
 }
 
-const TTL_FORMS: &str = "`ttl` takes whole seconds (`ttl = 300`), a string with a unit (`\"250ms\"`, `\"30s\"`, `\"5m\"`, `\"24h\"`, `\"7d\"`), or a `Duration` expression";
+fn forms(option: &str) -> String {
+    format!(
+        "`{option}` takes whole seconds (`{option} = 300`), a string with a unit (`\"250ms\"`, `\"30s\"`, `\"5m\"`, `\"24h\"`, `\"7d\"`), or a `Duration` expression"
+    )
+}
 
-fn parse_ttl(cx: &mut Ctxt, value: &Expr) -> Option<Ttl> {
+/// A duration option (`ttl`, `stale`, the timeouts, `refresh_ahead`), named `option` in errors.
+fn parse_ttl(cx: &mut Ctxt, value: &Expr, option: &str) -> Option<Ttl> {
     match value {
-        Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) => return ttl_int(cx, int),
-        Expr::Lit(ExprLit { lit: Lit::Float(float), .. }) => ttl_float(cx, float),
+        Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) => return ttl_int(cx, int, option),
+        Expr::Lit(ExprLit { lit: Lit::Float(float), .. }) => ttl_float(cx, float, option),
         Expr::Lit(ExprLit { lit: Lit::Str(text), .. }) => match parse_duration(&text.value()) {
             Ok(ms) => return Some(Ttl::Fixed(ms)),
-            Err(reason) => cx.error_at(text, format!("bad ttl {:?}: {reason}", text.value())),
+            Err(reason) => cx.error_at(text, format!("bad {option} {:?}: {reason}", text.value())),
         },
-        Expr::Lit(other) => cx.error_at(other, TTL_FORMS),
-        Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr, .. }) if matches!(**expr, Expr::Lit(_)) => {
-            cx.error_at(value, "`ttl` cannot be negative: give a number of seconds, such as `ttl = 300`")
-        }
+        Expr::Lit(other) => cx.error_at(other, forms(option)),
+        Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr, .. }) if matches!(**expr, Expr::Lit(_)) => cx.error_at(
+            value,
+            format!("`{option}` cannot be negative: give a number of seconds, such as `{option} = 300`"),
+        ),
         _ => return Some(Ttl::Expr(Box::new(value.clone()))),
     }
     None
 }
 
 /// `ttl = 300` (also `300u64`): seconds. A unit written as a suffix (`300ms`) is an error, not seconds.
-fn ttl_int(cx: &mut Ctxt, int: &LitInt) -> Option<Ttl> {
+fn ttl_int(cx: &mut Ctxt, int: &LitInt, option: &str) -> Option<Ttl> {
     let suffix = int.suffix();
     let digits = int.base10_digits();
     let integer_types = ["", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize"];
     if !integer_types.contains(&suffix) {
         let message = if matches!(suffix, "ms" | "s" | "m" | "h" | "d") {
-            format!("write the unit inside a string: `ttl = \"{digits}{suffix}\"`")
+            format!("write the unit inside a string: `{option} = \"{digits}{suffix}\"`")
         } else {
-            format!("unknown suffix `{suffix}`: {TTL_FORMS}")
+            format!("unknown suffix `{suffix}`: {}", forms(option))
         };
         cx.error_at(int, message);
         return None;
     }
     if digits.starts_with('-') {
-        cx.error_at(int, "`ttl` cannot be negative: give a number of seconds, such as `ttl = 300`");
+        cx.error_at(int, format!("`{option}` cannot be negative: give a number of seconds, such as `{option} = 300`"));
         return None;
     }
     match digits.parse::<u64>().map(|secs| secs.checked_mul(1000)) {
-        Ok(Some(0)) => cx.error_at(int, "`ttl` must be at least 1 second; to not cache, remove `#[cached]`"),
+        Ok(Some(0)) if option == "ttl" => {
+            cx.error_at(int, "`ttl` must be at least 1 second; to not cache, remove `#[cached]`")
+        }
+        Ok(Some(0)) => {
+            cx.error_at(int, format!("`{option}` must be at least 1 second; to not use it, remove `{option}`"))
+        }
         Ok(Some(ms)) => return Some(Ttl::Fixed(ms)),
-        Ok(None) | Err(_) => cx.error_at(int, "`ttl` is too large: the longest is u64::MAX milliseconds"),
+        Ok(None) | Err(_) => cx.error_at(int, format!("`{option}` is too large: the longest is u64::MAX milliseconds")),
     }
     None
 }
 
 /// `ttl = 1.5` is an error that says how to write it: `"1500ms"`.
-fn ttl_float(cx: &mut Ctxt, float: &LitFloat) {
+fn ttl_float(cx: &mut Ctxt, float: &LitFloat, option: &str) {
     let ms = float.base10_parse::<f64>().ok().map(|secs| secs * 1000.0);
     let message = match ms {
         Some(ms) if ms >= 1.0 && ms.fract() == 0.0 && ms < 1e15 => {
-            format!("`ttl` takes whole seconds; for {} seconds write `ttl = \"{ms}ms\"`", float.base10_digits())
+            format!(
+                "`{option}` takes whole seconds; for {} seconds write `{option} = \"{ms}ms\"`",
+                float.base10_digits()
+            )
         }
-        _ => TTL_FORMS.to_string(),
+        _ => forms(option),
     };
     cx.error_at(float, message);
 }

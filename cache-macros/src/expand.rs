@@ -8,7 +8,7 @@ use crate::ast::Function;
 use crate::attr::{Given, Options, Ttl};
 use crate::ctxt::Ctxt;
 use crate::key::Segment;
-use crate::plan::{Key, Mode, Plan, DEFAULT_TTL_MS};
+use crate::plan::{Fresh, Key, Mode, Plan, DEFAULT_TTL_MS};
 use crate::valid;
 
 /// `#[cached(args)] item`, in phases: read the function, read the options, check them together,
@@ -128,13 +128,74 @@ fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) 
             ::cache_runtime::__private::Called::Later(__cache_later) => __cache_later.await,
         }
     };
+    let (fresh, answer) = match &plan.fresh {
+        None => (None, answer),
+        Some(fresh) => {
+            let policy = fresh_expr(fresh);
+            if refresh {
+                // `<fn>_refresh` stores as the function does: kept `stale` past its ttl.
+                (Some(quote!(#policy let __cache_ttl = __cache_fresh.lifetime();)), answer)
+            } else {
+                let runs = if fresh.runs_in_background() { "Background" } else { "Foreground" };
+                let runs = format_ident!("{}", runs, span = value_span);
+                let call = quote_spanned! {value_span=>
+                    ::cache_runtime::__private::call_fresh::<
+                        ::cache_runtime::__private::#mode, #ret_ty_at_value, _, ::cache_runtime::__private::#runs
+                    >
+                };
+                let args = quote! {
+                    &__CACHE_SITE, __cache_key, __cache_fresh, __cache_if, async move {
+                        if let ::core::option::Option::Some(__cache_ret) = ::core::option::Option::None::<#ret_ty> {
+                            #[allow(unreachable_code)]
+                            return __cache_ret;
+                        }
+                        #[allow(clippy::diverging_sub_expression)]
+                        let __cache_ret: #ret_ty = #body_value;
+                        #[allow(unreachable_code)]
+                        __cache_ret
+                    }
+                };
+                let mut args = Group::new(Delimiter::Parenthesis, args);
+                args.set_span(value_span);
+                let args = TokenTree::Group(args);
+                (Some(policy), quote_spanned!(value_span=> #call #args.await))
+            }
+        }
+    };
     quote! {{
         static __CACHE_SITE: ::cache_runtime::__private::CallSite = #site;
         let __cache_key: ::cache_runtime::__private::KeyBuilder = #key;
         #ttl
         #cache_if
+        #fresh
         #answer
     }}
+}
+
+/// `let __cache_fresh = ...;`: the ttl and the options of "fresh, stale, refreshed", each a
+/// `Duration` (an expression is evaluated at each call, as `ttl` is).
+fn fresh_expr(fresh: &Fresh) -> TokenStream {
+    let options = [
+        ("stale", &fresh.stale),
+        ("soft_timeout", &fresh.soft_timeout),
+        ("hard_timeout", &fresh.hard_timeout),
+        ("refresh_ahead", &fresh.refresh_ahead),
+    ];
+    let setters = options.iter().filter_map(|(setter, given)| {
+        let given = given.as_ref()?;
+        let setter = format_ident!("{}", setter);
+        let value = match &given.value {
+            Ttl::Fixed(ms) => quote!(::cache_runtime::__private::Duration::from_millis(#ms)),
+            Ttl::Expr(expr) => {
+                let duration = quote_spanned!(given.name.span()=> ::cache_runtime::__private::Duration);
+                quote!({ let __cache_duration: #duration = #expr; __cache_duration })
+            }
+        };
+        Some(quote!(.#setter(#value)))
+    });
+    quote! {
+        let __cache_fresh = ::cache_runtime::__private::Fresh::new(__cache_ttl) #(#setters)*;
+    }
 }
 
 /// The function's `CallSite`: its label, its provider, its bound and whether its values are

@@ -44,6 +44,24 @@ pub struct Plan {
     pub max_entries: Option<u64>,
     /// `local`: the values need only `Clone` and are kept in memory, whatever the provider.
     pub local: bool,
+    /// `stale`, `soft_timeout`, `hard_timeout`, `refresh_ahead`: `None` when none is given.
+    pub fresh: Option<Fresh>,
+}
+
+/// The options of "fresh, stale, refreshed", as given.
+pub struct Fresh {
+    pub stale: Option<Given<Ttl>>,
+    pub soft_timeout: Option<Given<Ttl>>,
+    pub hard_timeout: Option<Given<Ttl>>,
+    pub refresh_ahead: Option<Given<Ttl>>,
+}
+
+impl Fresh {
+    /// Whether a body may go on after its caller returned (`soft_timeout`, `refresh_ahead`): it
+    /// then runs in a task of its own, and must be `Send + 'static`.
+    pub fn runs_in_background(&self) -> bool {
+        self.soft_timeout.is_some() || self.refresh_ahead.is_some()
+    }
 }
 
 /// How the return type is cached.
@@ -138,6 +156,12 @@ impl Plan {
             cache_if: options.cache_if.map(|given| given.value),
             max_entries: options.max_entries.map(|given| given.value),
             local: options.local.is_some_and(|given| given.value),
+            fresh: match (options.stale, options.soft_timeout, options.hard_timeout, options.refresh_ahead) {
+                (None, None, None, None) => None,
+                (stale, soft_timeout, hard_timeout, refresh_ahead) => {
+                    Some(Fresh { stale, soft_timeout, hard_timeout, refresh_ahead })
+                }
+            },
         }
     }
 }

@@ -4,7 +4,7 @@
 use syn::Ident;
 
 use crate::ast::{is_async_trait, Function, Shape};
-use crate::attr::Options;
+use crate::attr::{Given, Options, Ttl};
 use crate::ctxt::Ctxt;
 use crate::key::{self, Placeholder, Segment, Template};
 use crate::plan;
@@ -44,6 +44,7 @@ pub fn check(cx: &mut Ctxt, options: &Options, func: &Function) {
             ),
         );
     }
+    fresh(cx, options, func);
     let cache_none = options.cache_none.as_ref().is_some_and(|flag| flag.value);
     let (_, value_ty) = plan::stored(func, cache_none);
     if let syn::Type::ImplTrait(_) = value_ty {
@@ -170,6 +171,98 @@ fn not_separated(before: &Placeholder, between: &str, after: &Placeholder) -> St
             "`{{{before}}}{between}{{{after}}}`: `{between}` does not separate the two placeholders, because escaped values \
              keep letters, digits, `_`, `.`, `-` and `%` as they are; use a separator such as `:` or `/`"
         )
+    }
+}
+
+/// The options of "fresh, stale, refreshed" together: literal values that contradict each other,
+/// a timeout without a stale value to serve, and a body that must run in the background but
+/// borrows its arguments.
+fn fresh(cx: &mut Ctxt, options: &Options, func: &Function) {
+    let fixed = |given: &Option<Given<Ttl>>| match given {
+        Some(Given { value: Ttl::Fixed(ms), .. }) => Some(*ms),
+        _ => None,
+    };
+    if options.stale.is_none() {
+        for (name, given) in [("soft_timeout", &options.soft_timeout), ("hard_timeout", &options.hard_timeout)] {
+            if let Some(given) = given {
+                cx.error_at(
+                    &given.name,
+                    format!(
+                        "`{name}` applies when a stale value is at hand, and without `stale` there never is one: \
+                         add `stale = \"1h\"` (how long an entry is kept past its ttl), or remove `{name}`"
+                    ),
+                );
+            }
+        }
+    }
+    if let (Some(soft), Some(hard)) = (fixed(&options.soft_timeout), fixed(&options.hard_timeout)) {
+        if soft >= hard {
+            let given = options.soft_timeout.as_ref().map(|given| &given.tokens);
+            cx.error_at(
+                given,
+                format!(
+                    "`soft_timeout` ({}) must be shorter than `hard_timeout` ({}): the caller gets the stale value at \
+                     `soft_timeout` while the body goes on until `hard_timeout`",
+                    human(soft),
+                    human(hard)
+                ),
+            );
+        }
+    }
+    let ttl = match &options.ttl {
+        None => Some(plan::DEFAULT_TTL_MS),
+        given => fixed(given),
+    };
+    if let (Some(ahead), Some(ttl)) = (fixed(&options.refresh_ahead), ttl) {
+        if ahead >= ttl {
+            let given = options.refresh_ahead.as_ref().map(|given| &given.tokens);
+            let ttl_text = if options.ttl.is_some() { "" } else { ", the default" };
+            cx.error_at(
+                given,
+                format!(
+                    "`refresh_ahead` ({}) must be shorter than `ttl` ({}{ttl_text}): a hit on an entry older than \
+                     `refresh_ahead` refreshes it before it expires",
+                    human(ahead),
+                    human(ttl)
+                ),
+            );
+        }
+    }
+    let background = [("soft_timeout", &options.soft_timeout), ("refresh_ahead", &options.refresh_ahead)];
+    let Some((option, _)) = background.iter().find(|(_, given)| given.is_some()) else { return };
+    if let Some(receiver) = &func.receiver {
+        cx.error_at(
+            receiver,
+            format!(
+                "`{option}` runs the body in the background, where it cannot borrow `self`: cache a free function \
+                 that takes what it needs by value, and call it from the method"
+            ),
+        );
+    }
+    for param in &func.params {
+        if let syn::Type::Reference(reference) = &param.ty {
+            let owned = match &*reference.elem {
+                syn::Type::Path(path) if path.path.is_ident("str") => "`String`".to_string(),
+                syn::Type::Slice(slice) => format!("`Vec<{}>`", quote::ToTokens::to_token_stream(&slice.elem)),
+                _ => "an owned value (or an `Arc`)".to_string(),
+            };
+            cx.error_at(
+                &param.ty,
+                format!(
+                    "`{option}` runs the body in the background, which outlives a borrowed argument: take {owned} here"
+                ),
+            );
+        }
+    }
+}
+
+/// A duration in milliseconds as the options write it: `"250ms"`, `"30s"`, `"5m"`.
+fn human(ms: u64) -> String {
+    match ms {
+        ms if ms % 3_600_000 == 0 => format!("\"{}h\"", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("\"{}m\"", ms / 60_000),
+        ms if ms % 1_000 == 0 => format!("\"{}s\"", ms / 1_000),
+        ms => format!("\"{ms}ms\""),
     }
 }
 

@@ -18,6 +18,7 @@ use crate::flight::{Join, Leader, Scope, Waited, FLIGHTS};
 use crate::key::Pattern;
 use crate::key_builder::{KeyBuilder, KeyText};
 use crate::observe::{self, Origin, SiteCounters};
+use crate::outcome::{self, Outcome, StaleReason};
 #[cfg(feature = "redis")]
 use crate::redis::{Acquired, Lease, NearTicket};
 use crate::registry::{self, Backend, Slot};
@@ -80,7 +81,7 @@ impl CallSite {
     /// function keeps its entries in a memory store of its own in place of that provider, bounded
     /// to `max_entries` or [`MemoryProvider::DEFAULT_CAPACITY`](crate::MemoryProvider::DEFAULT_CAPACITY).
     #[inline]
-    fn slot(&self) -> Option<Arc<Slot>> {
+    pub(crate) fn slot(&self) -> Option<Arc<Slot>> {
         match registry::slot_of(self.provider, self.default_provider) {
             Ok(slot) => match (self.max_entries, &slot.backend) {
                 (Some(max_entries), Backend::Memory(_)) => Some(registry::bounded(self.bounded_as, &slot, max_entries)),
@@ -100,8 +101,13 @@ impl CallSite {
         }
     }
 
+    /// The function's name, as its metrics and logs label it.
+    pub(crate) fn function(&self) -> &'static str {
+        self.function
+    }
+
     #[inline]
-    fn origin<'a>(&'a self, slot: &'a Slot) -> Origin<'a> {
+    pub(crate) fn origin<'a>(&'a self, slot: &'a Slot) -> Origin<'a> {
         Origin {
             function: self.function,
             provider: &slot.name,
@@ -125,6 +131,12 @@ pub trait Mode<R> {
     fn wrap(value: Self::Value) -> CachedValue;
     /// A stored value as a `Value`: a clone, or a decode.
     fn typed<K: KeyText + ?Sized>(found: &CachedValue, key: &K) -> Result<Self::Value, CacheError>;
+    /// Why a stale value is served in place of a return value that is not kept.
+    const FAILURE: StaleReason = StaleReason::Error;
+    /// Whether `out` would be kept, without the clone [`keep`](Self::keep) makes.
+    fn kept(out: &R) -> bool {
+        Self::keep(out).is_some()
+    }
 }
 
 /// Caches the whole return value.
@@ -162,6 +174,9 @@ impl<T: CacheValue> Mode<T> for Whole {
 
 impl<T: CacheValue, E> Mode<Result<T, E>> for OkOnly {
     type Value = T;
+    fn kept(out: &Result<T, E>) -> bool {
+        out.is_ok()
+    }
     fn keep(out: &Result<T, E>) -> Option<T> {
         out.as_ref().ok().cloned()
     }
@@ -179,6 +194,10 @@ impl<T: CacheValue, E> Mode<Result<T, E>> for OkOnly {
 
 impl<T: CacheValue> Mode<Option<T>> for SomeOnly {
     type Value = T;
+    const FAILURE: StaleReason = StaleReason::None;
+    fn kept(out: &Option<T>) -> bool {
+        out.is_some()
+    }
     fn keep(out: &Option<T>) -> Option<T> {
         out.clone()
     }
@@ -213,6 +232,9 @@ impl<T: LocalValue> Mode<T> for LocalWhole {
 
 impl<T: LocalValue, E> Mode<Result<T, E>> for LocalOkOnly {
     type Value = T;
+    fn kept(out: &Result<T, E>) -> bool {
+        out.is_ok()
+    }
     fn keep(out: &Result<T, E>) -> Option<T> {
         out.as_ref().ok().cloned()
     }
@@ -230,6 +252,10 @@ impl<T: LocalValue, E> Mode<Result<T, E>> for LocalOkOnly {
 
 impl<T: LocalValue> Mode<Option<T>> for LocalSomeOnly {
     type Value = T;
+    const FAILURE: StaleReason = StaleReason::None;
+    fn kept(out: &Option<T>) -> bool {
+        out.is_some()
+    }
     fn keep(out: &Option<T>) -> Option<T> {
         out.clone()
     }
@@ -283,12 +309,16 @@ where
             let plain = site.default_provider && site.max_entries.is_none() && !site.local;
             let fast = plain.then(|| registry::with_local_default(|slot| look::<M, R>(site, slot, &key))).flatten();
             if let Some(Looked::Hit(value)) = fast {
+                outcome::hit();
                 return Called::Done(M::restore(value));
             }
             match site.slot() {
                 None => Probe::NoStore,
                 Some(slot) => match fast.unwrap_or_else(|| look::<M, R>(site, &slot, &key)) {
-                    Looked::Hit(value) => return Called::Done(M::restore(value)),
+                    Looked::Hit(value) => {
+                        outcome::hit();
+                        return Called::Done(M::restore(value));
+                    }
                     Looked::Empty => Probe::Read(slot, Read::Empty),
                     Looked::Unusable => Probe::Read(slot, Read::Unusable),
                     Looked::NotMemory => Probe::Unread(slot),
@@ -372,7 +402,10 @@ where
 {
     let (slot, read) = match probe {
         Probe::Refresh => return refresh::<M, R, F>(site, key, ttl, cache_if, body).await,
-        Probe::NoStore => return body.await,
+        Probe::NoStore => {
+            outcome::record(Outcome::Bypass);
+            return body.await;
+        }
         Probe::Read(slot, read) => (slot, read),
         Probe::Unread(slot) => {
             let read = read::<M, R>(&site.origin(&slot), &slot, key.as_str()).await;
@@ -380,13 +413,16 @@ where
         }
     };
     match read {
-        Read::Hit(value) => M::restore(value),
+        Read::Hit(value) => {
+            outcome::record(Outcome::Hit);
+            M::restore(value)
+        }
         read => missed::<M, R, F>(site, slot, key.finish(), ttl, cache_if, body, read).await,
     }
 }
 
 /// A call that found no usable entry: it joins the key's flight, or leads it.
-async fn missed<M, R, F>(
+pub(crate) async fn missed<M, R, F>(
     site: &'static CallSite,
     slot: Arc<Slot>,
     key: String,
@@ -400,17 +436,22 @@ where
     F: Future<Output = R>,
 {
     let origin = site.origin(&slot);
+    // The store failed: the call goes on without it.
+    let computed = if matches!(read, Read::Failed(_)) { Outcome::Bypass } else { Outcome::Miss };
     match settle::<M, R>(&origin, &slot, &key, &read).await {
         Settled::Value(value) => {
             origin.joined(&key);
+            outcome::record(Outcome::Joined);
             M::restore(value)
         }
         Settled::Lead(lead) => {
             origin.miss(&key);
+            outcome::record(computed);
             lead.compute::<M, R, F>(&origin, &slot, &key, ttl, cache_if, body).await
         }
         Settled::Alone => {
             origin.miss(&key);
+            outcome::record(computed);
             body.await
         }
     }
@@ -464,6 +505,7 @@ where
         leader.detach();
     }
     origin.miss(&key);
+    outcome::record(Outcome::Miss);
     Lead { leader, right, replaces: true }.compute::<M, R, F>(&origin, &slot, &key, ttl, cache_if, body).await
 }
 
@@ -586,7 +628,7 @@ fn unusable(origin: &Origin<'_>, key: &str, error: CacheError) {
 
 /// A read that failed, or found an entry this call cannot use: counted and logged.
 #[cold]
-fn failed<V>(origin: &Origin<'_>, key: &str, error: CacheError) -> Read<V> {
+pub(crate) fn failed<V>(origin: &Origin<'_>, key: &str, error: CacheError) -> Read<V> {
     origin.failed("get", key, &error);
     if error.is_unusable_entry() {
         Read::Unusable
@@ -597,7 +639,7 @@ fn failed<V>(origin: &Origin<'_>, key: &str, error: CacheError) -> Read<V> {
 
 /// Reads `key` again after a leader stored it, without counting the read: the caller counts as
 /// joined if it finds the value. Anything else (nothing there, an error) reads as nothing.
-async fn read_again<M: Mode<R>, R>(slot: &Slot, key: &str) -> Option<M::Value> {
+pub(crate) async fn read_again<M: Mode<R>, R>(slot: &Slot, key: &str) -> Option<M::Value> {
     let found = match &slot.backend {
         Backend::Memory(memory) => memory.get_direct(key.as_bytes()),
         #[cfg(feature = "redis")]
@@ -611,7 +653,7 @@ async fn read_again<M: Mode<R>, R>(slot: &Slot, key: &str) -> Option<M::Value> {
 }
 
 /// How a call that missed goes on.
-enum Settled<V> {
+pub(crate) enum Settled<V> {
     /// Another caller's value.
     Value(V),
     /// This caller computes, as the leader of the key's flight.
@@ -621,16 +663,16 @@ enum Settled<V> {
 }
 
 /// A leader, and where it may store what it computes.
-struct Lead {
-    leader: Leader,
-    right: StoreRight,
+pub(crate) struct Lead {
+    pub(crate) leader: Leader,
+    pub(crate) right: StoreRight,
     /// A refresh: the value is to replace the entry, so a value `cache_if` refuses removes it
     /// rather than leave the one from before the refresh in place.
-    replaces: bool,
+    pub(crate) replaces: bool,
 }
 
 /// What a leader may do with its value.
-enum StoreRight {
+pub(crate) enum StoreRight {
     /// Store it through the provider; the flight is the lease (one process owns the store).
     Local,
     /// Store it in Redis under this lease, which an invalidation on any instance voids.
@@ -691,7 +733,7 @@ async fn settle<M: Mode<R>, R>(
                     None => continue,
                 },
                 // The leader ended without a value: start over, one of the waiters leads next.
-                Waited::NoValue => continue,
+                Waited::NoValue | Waited::Failed(_) => continue,
                 Waited::TimedOut => {
                     origin.wait_timed_out(key, slot.max_wait);
                     return Settled::Alone;
@@ -724,7 +766,7 @@ async fn settle<M: Mode<R>, R>(
 }
 
 /// What a new leader finds when it takes its lease.
-enum Leased {
+pub(crate) enum Leased {
     /// A value stored since the caller read the store.
     Value(CachedValue),
     /// The key is still cold: compute, and store as this says.
@@ -735,7 +777,7 @@ enum Leased {
 /// store (the leader of a flight that ended meanwhile stored it): on Redis in one script, on
 /// another store by a second read, which is not counted.
 #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
-async fn lease<V>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>, deadline: Instant) -> Leased {
+pub(crate) async fn lease<V>(origin: &Origin<'_>, slot: &Slot, key: &str, read: &Read<V>, deadline: Instant) -> Leased {
     let look_again = matches!(read, Read::Empty);
     match &slot.backend {
         // Redis did not answer the read: the lease is skipped, and so is the write.
@@ -802,12 +844,34 @@ impl Lead {
         M: Mode<R>,
         F: Future<Output = R>,
     {
-        let out = match &mut self.right {
+        let out = self.run_body(body).await;
+        let kept = M::keep(&out);
+        self.conclude::<M, R>(origin, slot, key, ttl, cache_if, kept).await;
+        out
+    }
+
+    /// Runs `body` as the leader (renewing its lease in Redis while it runs).
+    pub(crate) async fn run_body<F: Future>(&mut self, body: F) -> F::Output {
+        match &mut self.right {
             #[cfg(feature = "redis")]
             StoreRight::Fleet(lease) => lease.keep_alive(self.leader.run(body)).await,
             _ => self.leader.run(body).await,
-        };
-        if let Some(kept) = M::keep(&out) {
+        }
+    }
+
+    /// Stores what the body gave (`kept`, what `M` keeps of its value) unless `cache_if`
+    /// refuses it, and ends the flight: with the value, or (nothing kept) as failed, so that a
+    /// waiter with a stale value at hand serves it.
+    pub(crate) async fn conclude<M: Mode<R>, R>(
+        mut self,
+        origin: &Origin<'_>,
+        slot: &Slot,
+        key: &str,
+        ttl: Duration,
+        cache_if: Option<fn(&M::Value) -> bool>,
+        kept: Option<M::Value>,
+    ) {
+        if let Some(kept) = kept {
             if cache_if.is_none_or(|keep| keep(&kept)) {
                 self.finish(origin, slot, key, M::wrap(kept), ttl).await;
             } else {
@@ -821,8 +885,9 @@ impl Lead {
                 }
                 self.refused(slot, key, M::wrap(kept)).await;
             }
+        } else {
+            self.leader.fail(M::FAILURE);
         }
-        out
     }
 
     /// Hands a value that is not stored to the callers that joined, unless an invalidation voided
@@ -848,7 +913,14 @@ impl Lead {
     /// Stores the value the leader computed, unless an invalidation voided its lease meanwhile,
     /// and hands it to the waiters. A store that fails is counted and logged, never returned.
     #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
-    async fn finish(mut self, origin: &Origin<'_>, slot: &Slot, key: &str, value: CachedValue, ttl: Duration) {
+    pub(crate) async fn finish(
+        mut self,
+        origin: &Origin<'_>,
+        slot: &Slot,
+        key: &str,
+        value: CachedValue,
+        ttl: Duration,
+    ) {
         let Some(storing) = self.leader.begin_store(slot.exclusive()).await else {
             origin.not_stored(key, "an invalidation covered the key while it was computed");
             return;

@@ -35,6 +35,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::key::Pattern;
+use crate::outcome::StaleReason;
 use crate::stats::StoreId;
 use crate::value::CachedValue;
 
@@ -100,6 +101,9 @@ enum Outcome {
     /// The value is in the store (another instance stored it): each waiter reads it there.
     InStore,
     NoValue,
+    /// The leader's body failed (`Err`, `None`, a panic, a hard timeout): a waiter with a stale
+    /// value at hand serves it for this reason; the others start over.
+    Failed(StaleReason),
 }
 
 /// A task that leads flights, and the flight it waits on, if any.
@@ -290,6 +294,11 @@ impl Leader {
         }
     }
 
+    /// Ends the flight without a value, telling its waiters why.
+    pub(crate) fn fail(&mut self, reason: StaleReason) {
+        self.outcome = Outcome::Failed(reason);
+    }
+
     /// Takes the flight out of the map at once and releases its waiters: this leader keeps its
     /// value, and callers compute for themselves.
     pub(crate) fn detach(&mut self) {
@@ -343,6 +352,8 @@ pub(crate) enum Waited {
     InStore,
     /// The leader ended without a value: start over.
     NoValue,
+    /// The leader's body failed, for this reason: start over, or serve a stale value.
+    Failed(StaleReason),
     /// The leader took longer than the wait allows.
     TimedOut,
 }
@@ -362,6 +373,7 @@ impl Waiter {
                     Outcome::Value(value) => return Waited::Value(value.clone()),
                     Outcome::InStore => return Waited::InStore,
                     Outcome::NoValue => return Waited::NoValue,
+                    Outcome::Failed(reason) => return Waited::Failed(*reason),
                 }
                 woken.await;
             }

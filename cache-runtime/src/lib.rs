@@ -34,6 +34,7 @@ pub mod duration;
 mod env;
 mod error;
 mod flight;
+mod fresh;
 mod function_path;
 mod functions;
 mod handle;
@@ -41,6 +42,7 @@ pub mod key;
 mod key_builder;
 mod memory;
 mod observe;
+mod outcome;
 mod provider;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -61,6 +63,10 @@ mod value;
 /// | `companions` | bool | `true` | `false`: no `<name>_invalidate` beside the function; required in a trait impl, which holds only the trait's methods |
 /// | `cache_if` | path of a `fn(&V) -> bool` | none | a stored value (`Ok` / `Some` payload) it refuses is returned, not stored, and counted |
 /// | `max_entries` | integer ≥ 1 | none | on a memory store, at most this many entries, in a store of the function's own |
+/// | `stale` | a duration, as `ttl` | none | entries are kept this much longer than `ttl`; a call that finds one past `ttl` runs the body and, if it returns `Err` or `None`, panics or passes a timeout, returns the stale value ([`Outcome::Stale`]) |
+/// | `soft_timeout` | a duration, below `hard_timeout`; needs `stale` | none | with a stale value at hand, the caller waits this long, then gets it while the body goes on in the background and stores its value |
+/// | `hard_timeout` | a duration; needs `stale` | none | with a stale value at hand, the body is dropped after this long (in the background too) |
+/// | `refresh_ahead` | a duration below `ttl` | none | a hit on an entry older than this returns at once and starts one background refresh of the key (per fleet on Redis) |
 ///
 /// `Result<T, E>` stores `Ok` only, `Option<T>` stores `Some` only (and `None` with
 /// `cache_none = true`), anything else is stored whole. The return type is read as written: a
@@ -69,7 +75,9 @@ mod value;
 /// function, `<name>_invalidate` takes the parameters the key names and removes their entry;
 /// `<name>_refresh` and `<name>_uncached` take the function's parameters and run its body, the
 /// first storing the value over any entry, the second leaving the cache alone; `<name>_clear()`
-/// removes every entry of the function. The README details each.
+/// removes every entry of the function. The README details each. `soft_timeout` and
+/// `refresh_ahead` run the body in a task of its own: the function takes its arguments by value
+/// (no `&str`, no `&self`).
 ///
 /// In `impl Trait for Type` (native `async fn`, or under `#[async_trait]` on the impl block),
 /// write `companions = false` and remove entries with [`delete`] and the key, each value escaped
@@ -147,6 +155,7 @@ pub use functions::{check, functions, CachedFunction, FunctionTtl};
 pub use handle::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
 pub use memory::{MemoryProvider, MemoryProviderBuilder};
 pub use observe::stats_for;
+pub use outcome::{outcome, Outcome, StaleReason};
 pub use provider::{CacheProvider, ProviderFuture};
 #[cfg(feature = "redis")]
 pub use redis::{RedisProvider, RedisProviderBuilder};
@@ -161,6 +170,7 @@ pub mod __private {
         call, clear, invalidate, CallSite, Called, LocalOkOnly, LocalSomeOnly, LocalWhole, Mode, OkOnly, SomeOnly,
         Whole,
     };
+    pub use crate::fresh::{call_fresh, Background, Foreground, Fresh, Job, Ran, Runs, Started};
     pub use crate::function_path::function_path;
     pub use crate::functions::cached_function;
     pub use crate::key_builder::{

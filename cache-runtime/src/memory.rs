@@ -132,6 +132,23 @@ impl Equivalent<Key> for KeyRef<'_> {
     }
 }
 
+/// [`KeyRef`] for the reads that tell an entry's age: a type of its own, so that the store's `get`
+/// is compiled twice and the hit path's copy stays inlined in [`MemoryProvider::get_direct`] (a
+/// second caller of one copy made the compiler call it out of line: 23 instructions a hit).
+struct AgedKeyRef<'a>(KeyRef<'a>);
+
+impl Hash for AgedKeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl Equivalent<Key> for AgedKeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        self.0.equivalent(key)
+    }
+}
+
 type Store = Cache<Key, Entry, EntryWeight, RandomState, Dropped>;
 
 /// When each stored entry expires, soonest first.
@@ -180,6 +197,36 @@ struct Entry {
     value: CachedValue,
     expires: Tick,
     weight: u32,
+    /// The ttl it was stored with, [packed](Lifetime) in the 4 bytes that the entry's alignment
+    /// left unused: with `expires`, it tells the entry's age (see [`CacheProvider::get_aged`]).
+    lifetime: Lifetime,
+}
+
+/// A ttl in 4 bytes: whole milliseconds up to 2^31 - 1 (24 days), whole seconds beyond (the top
+/// bit set), rounded up, so that an entry never reads younger than it is.
+#[derive(Clone, Copy)]
+struct Lifetime(u32);
+
+impl Lifetime {
+    const SECONDS: u32 = 1 << 31;
+
+    fn pack(ttl: Duration) -> Lifetime {
+        let ms = ttl.as_nanos().div_ceil(1_000_000);
+        match u32::try_from(ms) {
+            Ok(ms) if ms < Self::SECONDS => Lifetime(ms),
+            _ => {
+                let secs = ttl.as_nanos().div_ceil(1_000_000_000);
+                Lifetime(u32::try_from(secs).unwrap_or(u32::MAX).min(Self::SECONDS - 1) | Self::SECONDS)
+            }
+        }
+    }
+
+    fn unpack(self) -> Duration {
+        match self.0 & Self::SECONDS {
+            0 => Duration::from_millis(u64::from(self.0)),
+            _ => Duration::from_secs(u64::from(self.0 & !Self::SECONDS)),
+        }
+    }
 }
 
 impl Entry {
@@ -394,6 +441,19 @@ impl MemoryProvider {
         None
     }
 
+    /// The live value under `key` and its age, on tokio's clock: how long ago it was stored.
+    pub(crate) fn get_aged_direct(&self, key: &[u8]) -> Option<(CachedValue, Duration)> {
+        let entry = self.inner.cache.get(&AgedKeyRef(KeyRef(key)))?;
+        let now = self.inner.now();
+        if !entry.is_live(now) {
+            self.remove_expired(key);
+            return None;
+        }
+        let lifetime = u64::try_from(entry.lifetime.unpack().as_nanos()).unwrap_or(Tick::MAX);
+        let stored = entry.expires.saturating_sub(lifetime);
+        Some((entry.value, Duration::from_nanos(now.saturating_sub(stored))))
+    }
+
     fn expiries(&self) -> MutexGuard<'_, Expiries> {
         // Each critical section is one push or pop: a panic cannot leave the heap half-written.
         self.inner.expiries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -414,7 +474,8 @@ impl MemoryProvider {
         // that they hold.
         self.reclaim_at(now, RECLAIM_PER_WRITE);
         let mut dropped = DroppedEntries::default();
-        self.inner.cache.insert_with_lifecycle(key.clone(), Entry { value, expires, weight }, &mut dropped);
+        let entry = Entry { value, expires, weight, lifetime: Lifetime::pack(ttl) };
+        self.inner.cache.insert_with_lifecycle(key.clone(), entry, &mut dropped);
         for (dropped_key, entry) in dropped {
             if dropped_key == key && self.inner.cache.peek(&key).is_some() {
                 // The value this write replaced.
@@ -531,6 +592,11 @@ impl CacheProvider for MemoryProvider {
         Box::pin(async move { Ok(removed) })
     }
 
+    fn get_aged<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Option<(CachedValue, Duration)>> {
+        let found = self.get_aged_direct(key.as_bytes());
+        Box::pin(async move { Ok(found) })
+    }
+
     fn exists<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
         let found = self.get_direct(key.as_bytes()).is_some();
         Box::pin(async move { Ok(found) })
@@ -597,6 +663,33 @@ mod tests {
             provider.insert("same", CachedValue::new(i), Duration::from_secs(3_600));
         }
         assert!(provider.expiries().len() <= 2 * provider.inner.cache.len() + COMPACT_SLACK + 1);
+    }
+
+    #[test]
+    fn a_packed_lifetime_never_reads_shorter_than_the_ttl_and_stays_close() {
+        for ttl in [
+            Duration::from_nanos(1),
+            Duration::from_millis(1),
+            Duration::from_micros(1_500),
+            Duration::from_secs(300),
+            Duration::from_millis(u64::from(u32::MAX >> 1)),
+            Duration::from_secs(90 * 86_400),
+        ] {
+            let back = Lifetime::pack(ttl).unpack();
+            assert!(back >= ttl && back - ttl <= Duration::from_secs(1), "{ttl:?} read back as {back:?}");
+        }
+        assert_eq!(Lifetime::pack(Duration::MAX).unpack(), Duration::from_secs(u64::from(u32::MAX >> 1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_entry_tells_its_age_on_the_paused_clock() {
+        let provider = MemoryProvider::new();
+        provider.insert("k", CachedValue::new(1u8), Duration::from_secs(60));
+        tokio::time::advance(Duration::from_secs(25)).await;
+        let (_, age) = provider.get_aged_direct(b"k").unwrap();
+        assert!(age >= Duration::from_secs(25) && age < Duration::from_secs(26), "{age:?}");
+        tokio::time::advance(Duration::from_secs(35)).await;
+        assert!(provider.get_aged_direct(b"k").is_none());
     }
 
     #[test]

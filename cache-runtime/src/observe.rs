@@ -8,7 +8,9 @@
 //! `cache_near_hits_total` (the hits a Redis provider's near cache served, counted in
 //! `cache_hits_total` too) and
 //! `cache_errors_total` (the last with a `kind` label too), each labelled with `function` and
-//! `provider`. Calls through the cache-aside API are labelled `function="cache_aside"`; what a
+//! `provider`. Stale serves (`cache_stale_served_total`) and background refreshes that stored
+//! nothing (`cache_refresh_failures_total`) are labelled with `function` and `reason`, and
+//! logged at `WARN`. Calls through the cache-aside API are labelled `function="cache_aside"`; what a
 //! store sees by itself (an entry that is not ours, an eviction) is labelled `function="store"`.
 
 use std::collections::HashMap;
@@ -20,6 +22,7 @@ use metrics::Counter;
 use crate::error::CacheError;
 use crate::key::{ellipsis, shorten};
 use crate::key_builder::KeyText;
+use crate::outcome::StaleReason;
 use crate::stats::{CacheStats, StatsCounters};
 use crate::value::CachedValue;
 
@@ -202,9 +205,35 @@ impl Origin<'_> {
         tracing::warn!(target: TARGET, function = self.function, provider = self.provider, "[CACHE ERROR] op=wait key={}{} error=the computation this call waited for did not finish within {waited:?}; computing here instead", shorten(key), ellipsis(key));
     }
 
+    /// A stale value was served in place of what the body gave, for `reason`.
+    pub(crate) fn stale_served(&self, key: &str, reason: StaleReason) {
+        metrics::counter!("cache_stale_served_total", "function" => self.function, "reason" => reason.as_str())
+            .increment(1);
+        tracing::warn!(target: TARGET, function = self.function, provider = self.provider, reason = reason.as_str(), "[CACHE STALE] key={}{}: served the stale value ({})", shorten(key), ellipsis(key), stale_why(reason));
+    }
+
+    /// A background refresh (`refresh_ahead`, or a body that went on past `soft_timeout`) ended
+    /// without storing a value, for `reason`.
+    pub(crate) fn refresh_failed(&self, key: &str, reason: StaleReason) {
+        metrics::counter!("cache_refresh_failures_total", "function" => self.function, "reason" => reason.as_str())
+            .increment(1);
+        tracing::warn!(target: TARGET, function = self.function, provider = self.provider, reason = reason.as_str(), "[CACHE REFRESH FAILED] key={}{}: the background refresh stored nothing ({}); the entry in place stays", shorten(key), ellipsis(key), stale_why(reason));
+    }
+
     /// A call computes instead of waiting, because the computation it would wait for waits on it.
     pub(crate) fn recursion(&self, key: &str) {
         tracing::debug!(target: TARGET, function = self.function, provider = self.provider, "[CACHE RECURSION] key={}{}: the computation of this key waits on this call; computing here instead of waiting", shorten(key), ellipsis(key));
+    }
+}
+
+/// What a stale reason means, for a log line.
+fn stale_why(reason: StaleReason) -> &'static str {
+    match reason {
+        StaleReason::Error => "the body returned an error",
+        StaleReason::None => "the body returned None",
+        StaleReason::Panic => "the body panicked",
+        StaleReason::SoftTimeout => "the body ran past soft_timeout and goes on in the background",
+        StaleReason::HardTimeout => "the body ran past hard_timeout and was dropped",
     }
 }
 

@@ -85,6 +85,23 @@ pub trait CacheProvider: Send + Sync + 'static {
     /// Stores `value` under `key` for `ttl` (never zero: the runtime does not store those).
     fn set<'a>(&'a self, key: &'a str, value: CachedValue, ttl: Duration) -> ProviderFuture<'a, ()>;
 
+    /// The value under `key`, if there is a live one, and its age: how long ago it was stored.
+    /// The runtime reads it for `#[cached(stale = ...)]`, where an entry is fresh while its age
+    /// is under the function's `ttl`, and kept `stale` longer.
+    ///
+    /// The default reads [`get`](Self::get) and takes the age from the time the value carries
+    /// ([`CachedValue::stored_at`], the wall clock), so a store of your own supports `stale`
+    /// without more code; override it where the store knows better.
+    fn get_aged<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Option<(CachedValue, Duration)>> {
+        Box::pin(async move {
+            let found = self.get(key).await?;
+            Ok(found.map(|value| {
+                let age = value.stored_at().elapsed().unwrap_or_default();
+                (value, age)
+            }))
+        })
+    }
+
     /// Removes `key`; true when there was a live entry.
     fn delete<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool>;
 
@@ -128,6 +145,9 @@ impl<P: CacheProvider + ?Sized> CacheProvider for Arc<P> {
     }
     fn set<'a>(&'a self, key: &'a str, value: CachedValue, ttl: Duration) -> ProviderFuture<'a, ()> {
         (**self).set(key, value, ttl)
+    }
+    fn get_aged<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Option<(CachedValue, Duration)>> {
+        (**self).get_aged(key)
     }
     fn delete<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
         (**self).delete(key)

@@ -1,4 +1,4 @@
-//! The cached LLM steps, and how a request learns whether its answer was a HIT or a MISS.
+//! The cached LLM steps, and how a request learns whether its answer was a HIT, a MISS or STALE.
 //!
 //! Each step is a `#[cached]` function keyed by the idempotency key alone
 //! (`extract:{idempotency_key}`, `analyze:{idempotency_key}`), with the TTL read from the
@@ -7,12 +7,18 @@
 //!
 //! - **Requests without an idempotency key skip the cache.** They call the LLM directly, so they
 //!   can never share an entry (there is no "anonymous" key) and nothing of theirs is stored.
-//! - **A truthful `X-Cache`.** See [`Computed`].
+//! - **A truthful `X-Cache`.** `cache_runtime::outcome` tells how the cached call went: `HIT`
+//!   when this request did not call the LLM (the answer was stored, or an identical request that
+//!   ran at the same time called it and shared its answer: under single-flight 49 of 50
+//!   concurrent identical requests find nothing stored yet never call the LLM), `MISS` when it
+//!   did, `STALE` when the LLM failed and the last good answer was served in its place.
+//! - **The last good answer when the LLM fails** (`CACHE_STALE`, off by default): answers are
+//!   kept that long past their TTL, and a request that finds one past its TTL calls the LLM; if
+//!   the call fails, it gets the kept answer with `X-Cache: STALE` instead of a 502.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use cache_runtime::{cached, CacheError};
+use cache_runtime::{cached, CacheError, Outcome};
 
 use crate::llm::{Analysis, Extraction, Llm, LlmError, Operation, Usage};
 use crate::request::MeetingRequest;
@@ -27,13 +33,16 @@ pub enum CacheStatus {
     Hit,
     /// This request called the LLM, and its answer is now stored.
     Miss,
+    /// The LLM failed, and the last good answer, past its TTL but within `CACHE_STALE`, was
+    /// served in its place.
+    Stale,
     /// The request had no usable metadata: it called the LLM and nothing was stored. `X-Cache`
     /// says `MISS`, and the body's `idempotency_key` is `null`.
     Uncached,
 }
 
 impl CacheStatus {
-    /// `HIT` or `MISS`.
+    /// `HIT`, `MISS` or `STALE`.
     ///
     /// ```
     /// use idempotency_service::cache::CacheStatus;
@@ -43,58 +52,39 @@ impl CacheStatus {
         match self {
             CacheStatus::Hit => "HIT",
             CacheStatus::Miss | CacheStatus::Uncached => "MISS",
+            CacheStatus::Stale => "STALE",
         }
     }
 
-    /// `hit`, `miss` or `uncached`: the label in metrics and logs.
+    /// `hit`, `miss`, `stale` or `uncached`: the label in metrics and logs.
     pub fn label(self) -> &'static str {
         match self {
             CacheStatus::Hit => "hit",
             CacheStatus::Miss => "miss",
+            CacheStatus::Stale => "stale",
             CacheStatus::Uncached => "uncached",
         }
     }
 }
 
-/// Remembers whether the body of a cached call ran *for this request*.
-///
-/// `X-Cache` must say whether this request called the LLM. Reading the cache first and calling the
-/// cached function after would be wrong twice: the entry can appear or vanish between the two
-/// calls, and under single-flight 49 of 50 concurrent identical requests find nothing in the
-/// store yet never run the body (they wait for the one that does). Counting LLM calls before and
-/// after is wrong under concurrency too. What is exact is the body itself: `cache_runtime` runs it
-/// on the calling task exactly when this call must compute (a miss with no flight to join, a
-/// leader that failed, a store that errors), and never when the answer comes from the store or
-/// from another caller's flight.
-///
-/// So each request makes a `Computed`, passes a reference as an argument of the cached function,
-/// and the body marks it before calling the LLM. The argument is not in the key template, so it
-/// does not affect caching; being an explicit argument rather than a task-local, it needs no
-/// scope and stays correct if the body is ever moved to another task.
-///
-/// ```
-/// use idempotency_service::cache::{CacheStatus, Computed};
-///
-/// let computed = Computed::default();
-/// assert_eq!(computed.status(), CacheStatus::Hit);
-/// computed.mark();
-/// assert_eq!(computed.status(), CacheStatus::Miss);
-/// ```
-#[derive(Debug, Default)]
-pub struct Computed(AtomicBool);
-
-impl Computed {
-    /// Called by the cached body when it runs.
-    pub fn mark(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    /// `Miss` when the body ran for this request, else `Hit`.
-    pub fn status(&self) -> CacheStatus {
-        if self.0.load(Ordering::Acquire) {
-            CacheStatus::Miss
-        } else {
-            CacheStatus::Hit
+impl CacheStatus {
+    /// The status of a cached call that `cache_runtime::outcome` saw go this way.
+    ///
+    /// ```
+    /// use cache_runtime::{Outcome, StaleReason};
+    /// use idempotency_service::cache::CacheStatus;
+    ///
+    /// assert_eq!(CacheStatus::of(Some(Outcome::Joined)), CacheStatus::Hit);
+    /// assert_eq!(CacheStatus::of(Some(Outcome::Bypass)), CacheStatus::Miss);
+    /// assert_eq!(CacheStatus::of(Some(Outcome::Stale(StaleReason::Error))), CacheStatus::Stale);
+    /// ```
+    pub fn of(outcome: Option<Outcome>) -> CacheStatus {
+        match outcome {
+            // The answer was stored, or another request's call of the LLM gave it.
+            Some(Outcome::Hit | Outcome::Joined) => CacheStatus::Hit,
+            Some(Outcome::Stale(_)) => CacheStatus::Stale,
+            // The body ran: this request called the LLM (`Bypass`: with the store down).
+            _ => CacheStatus::Miss,
         }
     }
 }
@@ -115,23 +105,23 @@ struct Step<'a> {
     llm: &'a Llm,
     request: &'a MeetingRequest,
     ttl: Duration,
-    computed: &'a Computed,
+    stale: Duration,
 }
 
-#[cached(ttl = step.ttl, key = "extract:{idempotency_key}")]
+#[cached(ttl = step.ttl, stale = step.stale, key = "extract:{idempotency_key}")]
 async fn extract_step(idempotency_key: &IdempotencyKey, step: Step<'_>) -> Result<Extraction, LlmError> {
-    step.computed.mark();
     step.llm.extract(&step.request.transcript, &step.request.metadata).await
 }
 
-#[cached(ttl = step.ttl, key = "analyze:{idempotency_key}")]
+#[cached(ttl = step.ttl, stale = step.stale, key = "analyze:{idempotency_key}")]
 async fn analyze_step(idempotency_key: &IdempotencyKey, step: Step<'_>) -> Result<Analysis, LlmError> {
-    step.computed.mark();
     step.llm.analyze(&step.request.transcript, &step.request.metadata).await
 }
 
 /// `/extract`: the stored answer for the request's idempotency key, or a new one (stored for
-/// `ttl`). Errors are the LLM's, and are never stored.
+/// `ttl`, and kept `stale` longer for the LLM's failures). Errors are the LLM's, and are never
+/// stored; with an answer past its TTL but within `stale` at hand, a failure serves it as
+/// [`CacheStatus::Stale`].
 ///
 /// ```
 /// use std::time::Duration;
@@ -143,20 +133,24 @@ async fn analyze_step(idempotency_key: &IdempotencyKey, step: Step<'_>) -> Resul
 /// let llm = Llm::new(Duration::ZERO, Pricing::default());
 /// let request = MeetingRequest::from_json(br#"{"transcript": "Hi.", "metadata": {"meeting_id": "doc-1",
 ///     "customer_id": "C", "meet_date": "2025-10-15T10:00:00Z"}}"#)?;
-/// let ttl = Duration::from_secs(60);
-/// assert_eq!(extract(&llm, ttl, &request).await?.status, CacheStatus::Miss);
-/// assert_eq!(extract(&llm, ttl, &request).await?.status, CacheStatus::Hit);
+/// let (ttl, stale) = (Duration::from_secs(60), Duration::ZERO);
+/// assert_eq!(extract(&llm, ttl, stale, &request).await?.status, CacheStatus::Miss);
+/// assert_eq!(extract(&llm, ttl, stale, &request).await?.status, CacheStatus::Hit);
 /// assert_eq!(llm.stats().calls, 1);
 /// # Ok(()) }
 /// ```
-pub async fn extract(llm: &Llm, ttl: Duration, request: &MeetingRequest) -> Result<Served<Extraction>, LlmError> {
+pub async fn extract(
+    llm: &Llm,
+    ttl: Duration,
+    stale: Duration,
+    request: &MeetingRequest,
+) -> Result<Served<Extraction>, LlmError> {
     let Some(key) = request.idempotency_key() else {
         let answer = llm.extract(&request.transcript, &request.metadata).await?;
         return Ok(Served { answer, status: CacheStatus::Uncached, key: None });
     };
-    let computed = Computed::default();
-    let answer = extract_step(&key, Step { llm, request, ttl, computed: &computed }).await?;
-    Ok(Served { answer, status: computed.status(), key: Some(key) })
+    let (answer, outcome) = cache_runtime::outcome(extract_step(&key, Step { llm, request, ttl, stale })).await;
+    Ok(Served { answer: answer?, status: CacheStatus::of(outcome), key: Some(key) })
 }
 
 /// `/analyze`: as [`extract`], under `analyze:{idempotency_key}`.
@@ -169,18 +163,22 @@ pub async fn extract(llm: &Llm, ttl: Duration, request: &MeetingRequest) -> Resu
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let llm = Llm::new(Duration::ZERO, Pricing::default());
 /// let request = MeetingRequest::from_json(br#"{"transcript": "Hi."}"#)?;
-/// let served = analyze(&llm, Duration::from_secs(60), &request).await?;
+/// let served = analyze(&llm, Duration::from_secs(60), Duration::ZERO, &request).await?;
 /// assert_eq!((served.status, served.key), (CacheStatus::Uncached, None));
 /// # Ok(()) }
 /// ```
-pub async fn analyze(llm: &Llm, ttl: Duration, request: &MeetingRequest) -> Result<Served<Analysis>, LlmError> {
+pub async fn analyze(
+    llm: &Llm,
+    ttl: Duration,
+    stale: Duration,
+    request: &MeetingRequest,
+) -> Result<Served<Analysis>, LlmError> {
     let Some(key) = request.idempotency_key() else {
         let answer = llm.analyze(&request.transcript, &request.metadata).await?;
         return Ok(Served { answer, status: CacheStatus::Uncached, key: None });
     };
-    let computed = Computed::default();
-    let answer = analyze_step(&key, Step { llm, request, ttl, computed: &computed }).await?;
-    Ok(Served { answer, status: computed.status(), key: Some(key) })
+    let (answer, outcome) = cache_runtime::outcome(analyze_step(&key, Step { llm, request, ttl, stale })).await;
+    Ok(Served { answer: answer?, status: CacheStatus::of(outcome), key: Some(key) })
 }
 
 /// Which entries [`invalidate`] removed.

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `BIND_ADDR` | `127.0.0.1:8000` | where the service listens (`0.0.0.0:8000` in a container; port `0` picks a free one) |
 //! | `CACHE_TTL` | `24h` | how long an answer is kept: `"24h"`, `"30m"`, `"90s"`, `"250ms"`, `"7d"`, or whole seconds (`"3600"`) |
+//! | `CACHE_STALE` | `off` | how long past `CACHE_TTL` an answer is kept to be served with `X-Cache: STALE` when the LLM fails; `off`, or a duration as `CACHE_TTL` takes it |
 //! | `REQUEST_TIMEOUT` | `30s` | how long a request may take before it is answered 504 and abandoned; same format |
 //! | `LLM_LATENCY_MS` | `2000` | how long the LLM stand-in takes per call |
 //! | `LLM_INPUT_USD_PER_MTOK` | `2.50` | price of a million prompt tokens, for the cost estimate |
@@ -36,6 +37,7 @@ use crate::llm::Pricing;
 pub struct Config {
     bind_addr: SocketAddr,
     cache_ttl: Duration,
+    cache_stale: Duration,
     request_timeout: Duration,
     llm_latency: Duration,
     pricing: Pricing,
@@ -66,6 +68,7 @@ impl Default for Config {
         Config {
             bind_addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
             cache_ttl: DEFAULT_CACHE_TTL,
+            cache_stale: Duration::ZERO,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             llm_latency: DEFAULT_LLM_LATENCY,
             pricing: Pricing::default(),
@@ -106,6 +109,12 @@ impl Config {
         if let Some((name, value)) = var("CACHE_TTL") {
             config.cache_ttl = parse_duration(&value).map_err(|reason| ConfigError::new(name, &value, reason))?;
         }
+        if let Some((name, value)) = var("CACHE_STALE") {
+            config.cache_stale = match value.as_str() {
+                "off" => Duration::ZERO,
+                value => parse_duration(value).map_err(|reason| ConfigError::new(name, value, reason))?,
+            };
+        }
         if let Some((name, value)) = var("REQUEST_TIMEOUT") {
             config.request_timeout = parse_duration(&value).map_err(|reason| ConfigError::new(name, &value, reason))?;
         }
@@ -127,6 +136,34 @@ impl Config {
     /// Where the service listens.
     pub fn bind_addr(&self) -> SocketAddr {
         self.bind_addr
+    }
+
+    /// How long past its TTL an answer is kept, to be served with `X-Cache: STALE` when the LLM
+    /// fails (`CACHE_STALE`); zero: never.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use idempotency_service::Config;
+    ///
+    /// assert_eq!(Config::default().cache_stale(), Duration::ZERO);
+    /// let config = Config::from_lookup(|name| (name == "CACHE_STALE").then(|| "7d".to_string()))?;
+    /// assert_eq!(config.cache_stale(), Duration::from_secs(7 * 86_400));
+    /// # Ok::<(), idempotency_service::config::ConfigError>(())
+    /// ```
+    pub fn cache_stale(&self) -> Duration {
+        self.cache_stale
+    }
+
+    /// The same settings, keeping answers `stale` past their TTL for the LLM's failures.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = idempotency_service::Config::default().with_cache_stale(Duration::from_secs(3600));
+    /// assert_eq!(config.cache_stale(), Duration::from_secs(3600));
+    /// ```
+    pub fn with_cache_stale(mut self, stale: Duration) -> Self {
+        self.cache_stale = stale;
+        self
     }
 
     /// How long an answer stays cached (`CACHE_TTL`).
@@ -219,6 +256,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("bind_addr", &self.bind_addr)
             .field("cache_ttl", &self.cache_ttl)
+            .field("cache_stale", &self.cache_stale)
             .field("request_timeout", &self.request_timeout)
             .field("llm_latency", &self.llm_latency)
             .field("pricing", &self.pricing)

@@ -17,8 +17,8 @@
 //!
 //! | metric | type | labels | meaning |
 //! |---|---|---|---|
-//! | `http_request_duration_seconds` | histogram | `method`, `path`, `status`, `cache` | time to answer; `cache` is `hit`, `miss`, `uncached` or `none` |
-//! | `idempotency_requests_total` | counter | `operation`, `outcome` | answers by `X-Cache` outcome: `hit`, `miss`, `uncached` |
+//! | `http_request_duration_seconds` | histogram | `method`, `path`, `status`, `cache` | time to answer; `cache` is `hit`, `miss`, `stale`, `uncached` or `none` |
+//! | `idempotency_requests_total` | counter | `operation`, `outcome` | answers by `X-Cache` outcome: `hit`, `miss`, `stale`, `uncached` |
 //! | `llm_calls_total` | counter | `operation`, `outcome` | LLM calls made, `ok` or `error` |
 //! | `llm_tokens_total` | counter | `operation`, `kind` | tokens used, `prompt` or `completion` |
 //! | `llm_estimated_cost_usd` | gauge (only grows) | `operation` | estimated spend |
@@ -89,7 +89,7 @@ pub(crate) fn describe() {
         counter!("llm_calls_avoided_total", "operation" => op).increment(0);
         gauge!("llm_estimated_cost_usd", "operation" => op).increment(0.0);
         gauge!("llm_estimated_cost_saved_usd", "operation" => op).increment(0.0);
-        for outcome in ["hit", "miss", "uncached"] {
+        for outcome in ["hit", "miss", "stale", "uncached"] {
             counter!("idempotency_requests_total", "operation" => op, "outcome" => outcome).increment(0);
         }
     }

@@ -2,8 +2,8 @@
 //!
 //! | endpoint | answer |
 //! |---|---|
-//! | `POST /extract` | the [`Extraction`](crate::llm::Extraction) and `idempotency_key`; `X-Cache: HIT` or `MISS` |
-//! | `POST /analyze` | the [`Analysis`](crate::llm::Analysis) and `idempotency_key`; `X-Cache: HIT` or `MISS` |
+//! | `POST /extract` | the [`Extraction`](crate::llm::Extraction) and `idempotency_key`; `X-Cache: HIT`, `MISS`, or `STALE` (the LLM failed, the last good answer served; with `CACHE_STALE`) |
+//! | `POST /analyze` | the [`Analysis`](crate::llm::Analysis) and `idempotency_key`; `X-Cache: HIT`, `MISS`, or `STALE` (the LLM failed, the last good answer served; with `CACHE_STALE`) |
 //! | `GET /health` | `{"status": "ok", ...}` with the cache's and the LLM's counters |
 //! | `GET /metrics` | Prometheus text |
 //! | `POST /admin/cache/clear` | see [`admin`] |
@@ -154,12 +154,14 @@ struct Body<'a, T> {
 }
 
 async fn extract(State(state): State<AppState>, ValidJson(request): ValidJson) -> Result<Response, ApiError> {
-    let served = cache::extract(state.llm(), state.config().cache_ttl(), &request).await?;
+    let served =
+        cache::extract(state.llm(), state.config().cache_ttl(), state.config().cache_stale(), &request).await?;
     Ok(respond(served))
 }
 
 async fn analyze(State(state): State<AppState>, ValidJson(request): ValidJson) -> Result<Response, ApiError> {
-    let served = cache::analyze(state.llm(), state.config().cache_ttl(), &request).await?;
+    let served =
+        cache::analyze(state.llm(), state.config().cache_ttl(), state.config().cache_stale(), &request).await?;
     Ok(respond(served))
 }
 
@@ -171,6 +173,11 @@ fn respond<T: Answer + Serialize>(served: Served<T>) -> Response {
         (Some(key), CacheStatus::Hit) => {
             tracing::info!(operation, idempotency_key = %key.short(), "[CACHE HIT] answered without calling the LLM")
         }
+        (Some(key), CacheStatus::Stale) => tracing::warn!(
+            operation,
+            idempotency_key = %key.short(),
+            "[CACHE STALE] the LLM failed: answered with the last good answer"
+        ),
         (Some(key), _) => tracing::info!(operation, idempotency_key = %key.short(), "[CACHE MISS] the LLM answered"),
         (None, _) => tracing::info!(operation, "[CACHE BYPASS] no usable metadata: answered uncached"),
     }

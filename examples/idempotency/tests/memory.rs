@@ -159,6 +159,33 @@ async fn a_failed_llm_call_is_a_502_and_is_not_cached() {
 }
 
 #[tokio::test]
+async fn with_cache_stale_a_failed_llm_call_serves_the_last_good_answer() {
+    let ttl = Duration::from_millis(300);
+    let service = start_with(config().with_cache_ttl(ttl).with_cache_stale(Duration::from_secs(60))).await;
+    let client = client();
+    let url = service.url("/extract");
+    let first = post_json(&client, &url, &meeting("MTG-stale")).await;
+    assert_eq!((first.status, first.cache()), (200, "MISS"));
+    tokio::time::sleep(ttl * 2).await;
+    service.llm().fail_next(1);
+    let stale = post_json(&client, &url, &meeting("MTG-stale")).await;
+    assert_eq!((stale.status, stale.cache()), (200, "STALE"), "{}", stale.text());
+    assert_eq!(stale.text(), first.text(), "the last good answer, byte for byte");
+    // The LLM answers again: the next request past the TTL calls it and stores a new answer.
+    assert_eq!(post_json(&client, &url, &meeting("MTG-stale")).await.cache(), "MISS");
+    assert_eq!(post_json(&client, &url, &meeting("MTG-stale")).await.cache(), "HIT");
+    assert_eq!(service.llm().stats().calls, 3);
+    let metrics = client.get(service.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.lines().any(|line| line.starts_with("idempotency_requests_total")
+            && line.contains(r#"outcome="stale""#)
+            && line.contains(r#"operation="extract""#)
+            && line.ends_with(" 1")),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
 async fn the_configured_ttl_applies() {
     let ttl = Duration::from_millis(300);
     let service = start_with(config().with_cache_ttl(ttl)).await;
