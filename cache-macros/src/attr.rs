@@ -556,7 +556,8 @@ mod tests {
                 "`key` takes a string literal, a template such as \"user:{id}\"",
                 "`ttl` must be at least 1 second; to not cache, remove `#[cached]`",
                 "`provider` names a registered provider; to use the default one, remove `provider`",
-                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries`, `companions` and `local`",
+                "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries`, `companions`, `local`, \
+`stale`, `soft_timeout`, `hard_timeout` and `refresh_ahead`",
                 "expected `,` between options",
                 "duplicate option `key`: give it once",
             ]

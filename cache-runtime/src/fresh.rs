@@ -203,8 +203,8 @@ async fn refresh_right<M: Mode<R>, R>(origin: &Origin<'_>, slot: &Slot, key: &st
         _ => return None,
     };
     let ahead = fresh.refresh_ahead.unwrap_or(fresh.ttl);
-    match aged(slot, key).await {
-        Ok(Some((_, age))) if age < ahead => None,
+    match aged(slot, key, Look::StoreOnly).await {
+        Ok(Some(Aged { age, .. })) if age < ahead => None,
         _ => Some(right),
     }
 }
@@ -219,20 +219,69 @@ fn owns(right: &StoreRight) -> bool {
     }
 }
 
+/// Where the fresh path reads an entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// A Redis provider's near cache first, then Redis (filling the near cache): a call's read.
+    NearFirst,
+    /// The store itself: a refresh's check of what the fleet holds now (a near cache may lag
+    /// behind another instance's refresh by one message).
+    StoreOnly,
+}
+
+/// An entry, its age, and whether a near cache served it.
+struct Aged {
+    value: CachedValue,
+    age: Duration,
+    near: bool,
+}
+
+/// The age of a value read from a store that keeps no age of its own: from when its writer
+/// stored it (the header's time on Redis, kept by the near cache's copy too).
+#[cfg(feature = "redis")]
+fn age_of(value: CachedValue, near: bool) -> Aged {
+    let age = value.stored_at().elapsed().unwrap_or_default();
+    Aged { value, age, near }
+}
+
 /// Reads `key` and its age.
-async fn aged(slot: &Slot, key: &str) -> Result<Option<(CachedValue, Duration)>, CacheError> {
+#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+async fn aged(slot: &Slot, key: &str, look: Look) -> Result<Option<Aged>, CacheError> {
     match &slot.backend {
-        Backend::Memory(memory) => Ok(memory.get_aged_direct(key.as_bytes())),
+        Backend::Memory(memory) => {
+            Ok(memory.get_aged_direct(key.as_bytes()).map(|(value, age)| Aged { value, age, near: false }))
+        }
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => {
-            let found = redis.get_within(key, redis.op_timeout()).await?;
-            Ok(found.map(|value| {
-                let age = value.stored_at().elapsed().unwrap_or_default();
-                (value, age)
-            }))
+            if look == Look::StoreOnly {
+                return Ok(redis.get_within(key, redis.op_timeout()).await?.map(|value| age_of(value, false)));
+            }
+            if let Some(found) = redis.near_serving().and_then(|near| near.get_direct(key.as_bytes())) {
+                return Ok(Some(age_of(found, true)));
+            }
+            // The near cache keeps the value as Redis holds it, with the time it was stored, so
+            // that its age stays right there (a hit decodes it).
+            let (found, fill) = redis.get_filling(key, redis.op_timeout()).await;
+            let found = found?;
+            if let (Some(value), Some(fill)) = (&found, fill) {
+                redis.fill_near(fill, key, value.clone());
+            }
+            Ok(found.map(|value| age_of(value, false)))
         }
-        Backend::Other => slot.provider.get_aged(key).await,
+        Backend::Other => Ok(slot.provider.get_aged(key).await?.map(|(value, age)| Aged { value, age, near: false })),
     }
+}
+
+/// Counts a hit, as a near hit when a Redis provider's near cache served it.
+#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+fn count_hit(slot: &Slot, origin: &Origin<'_>, key: &str, found: &CachedValue, near: bool) {
+    #[cfg(feature = "redis")]
+    if let (true, Backend::Redis(redis)) = (near, &slot.backend) {
+        origin.near_hit(key, found);
+        redis.near_hit();
+        return;
+    }
+    origin.hit(key, found);
 }
 
 /// A cached call with `stale`, `soft_timeout`, `hard_timeout` or `refresh_ahead`: see the module.
@@ -254,10 +303,10 @@ where
     };
     let origin = site.origin(&slot);
     let key = key.finish();
-    let read = match aged(&slot, &key).await {
-        Ok(Some((found, age))) => match M::typed(&found, key.as_str()) {
+    let read = match aged(&slot, &key, Look::NearFirst).await {
+        Ok(Some(Aged { value: found, age, near })) => match M::typed(&found, key.as_str()) {
             Ok(value) if age < fresh.ttl => {
-                origin.hit(key.as_str(), &found);
+                count_hit(&slot, &origin, key.as_str(), &found, near);
                 outcome::record(Outcome::Hit);
                 if fresh.refresh_ahead.is_some_and(|ahead| age >= ahead) {
                     refresh_ahead::<M, R, F, B>(site, &slot, &key, fresh, cache_if, body);

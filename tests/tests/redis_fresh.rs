@@ -73,3 +73,69 @@ async fn refresh_ahead_runs_once_per_fleet() {
     assert_eq!(FEED_RUNS.load(SeqCst), 2, "one refresh for 40 hits on two instances");
     assert_eq!(with_provider(b, feed(1)).await, 102);
 }
+
+static QUOTE_FAILS: AtomicBool = AtomicBool::new(false);
+static QUOTE_RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[cached(ttl = 1, stale = 60, key = "quote:{id}")]
+async fn quote(id: u64) -> Result<u64, String> {
+    let run = QUOTE_RUNS.fetch_add(1, SeqCst) + 1;
+    if QUOTE_FAILS.load(SeqCst) {
+        return Err(format!("no quote for {id}"));
+    }
+    Ok(id * 10 + run)
+}
+
+/// With a near cache, a fresh function's hits are near hits, and an entry the near cache holds
+/// ages from when it was stored in Redis, not from when the near cache took it: past `ttl` it is
+/// stale, and served only when the body fails.
+#[tokio::test]
+async fn a_near_cache_serves_fresh_hits_and_keeps_the_age_of_what_it_holds() {
+    let server = RedisServer::start();
+    let near = cache_runtime::MemoryProvider::builder().max_capacity(100).build();
+    let redis = RedisProvider::builder(server.url())
+        .prefix("near-fresh:")
+        .op_timeout(Duration::from_secs(5))
+        .near_cache(near)
+        .connect()
+        .await
+        .unwrap();
+    // Another instance stores the entry: this one fills its near cache from Redis.
+    let other = provider(&server, "near-fresh:").await;
+    assert_eq!(with_provider(other, outcome(quote(1))).await, (Ok(11), Some(Outcome::Miss)));
+    cache_tests::wait_until("the near cache to serve", Duration::from_secs(5), || {
+        let redis = redis.clone();
+        async move {
+            with_provider(redis.clone(), quote(1)).await.unwrap();
+            redis.stats().near_hits > 0
+        }
+    })
+    .await;
+    let near_hits = redis.stats().near_hits;
+    with_provider(redis.clone(), async {
+        assert_eq!(outcome(quote(1)).await, (Ok(11), Some(Outcome::Hit)));
+    })
+    .await;
+    assert_eq!(redis.stats().near_hits, near_hits + 1, "a fresh hit is served by the near cache");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    QUOTE_FAILS.store(true, SeqCst);
+    with_provider(redis.clone(), async {
+        assert_eq!(
+            outcome(quote(1)).await,
+            (Ok(11), Some(Outcome::Stale(StaleReason::Error))),
+            "past ttl the near cache's copy is stale: the body runs, and its failure serves it"
+        );
+    })
+    .await;
+    QUOTE_FAILS.store(false, SeqCst);
+    with_provider(redis.clone(), async {
+        assert_eq!(outcome(quote(1)).await.1, Some(Outcome::Miss), "a success replaces the stale entry");
+        // The failed run's lease in Redis is given up in the background: a call that comes before
+        // that computes without storing. Hits resume once a run has stored.
+        cache_tests::wait_until("a fresh hit", Duration::from_secs(5), || async {
+            outcome(quote(1)).await.1 == Some(Outcome::Hit)
+        })
+        .await;
+    })
+    .await;
+}
