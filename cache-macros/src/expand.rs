@@ -97,13 +97,13 @@ fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) 
     );
     let ret_ty_at_value = respan(ret_ty.to_token_stream(), value_span);
     let call = quote_spanned! {value_span=>
-        ::cache_runtime::__private::call::<::cache_runtime::__private::#mode, #ret_ty_at_value, _>
+        ::cache_runtime::__private::call::<::cache_runtime::__private::#mode, #ret_ty_at_value, _, _>
     };
 
     // After `#[async_trait]` the body is a boxed future of the value.
     let body_value = if func.async_trait { quote!((#body).await) } else { body.to_token_stream() };
     let args = quote! {
-        &__CACHE_SITE, __cache_key, __cache_ttl, __cache_if, #refresh, async move {
+        &__CACHE_SITE, __cache_key, __cache_tags, __cache_ttl, __cache_if, #refresh, async move {
             // Fixes the block's type so that `?` and `return` in the body infer as in the
             // original function (async-trait's trick).
             if let ::core::option::Option::Some(__cache_ret) = ::core::option::Option::None::<#ret_ty> {
@@ -140,11 +140,11 @@ fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) 
                 let runs = format_ident!("{}", runs, span = value_span);
                 let call = quote_spanned! {value_span=>
                     ::cache_runtime::__private::call_fresh::<
-                        ::cache_runtime::__private::#mode, #ret_ty_at_value, _, ::cache_runtime::__private::#runs
+                        ::cache_runtime::__private::#mode, #ret_ty_at_value, _, ::cache_runtime::__private::#runs, _
                     >
                 };
                 let args = quote! {
-                    &__CACHE_SITE, __cache_key, __cache_fresh, __cache_if, async move {
+                    &__CACHE_SITE, __cache_key, __cache_tags, __cache_fresh, __cache_if, async move {
                         if let ::core::option::Option::Some(__cache_ret) = ::core::option::Option::None::<#ret_ty> {
                             #[allow(unreachable_code)]
                             return __cache_ret;
@@ -165,6 +165,7 @@ fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) 
     quote! {{
         static __CACHE_SITE: ::cache_runtime::__private::CallSite = #site;
         let __cache_key: ::cache_runtime::__private::KeyBuilder = #key;
+        let __cache_tags = ::cache_runtime::__private::NoTags;
         #ttl
         #cache_if
         #fresh

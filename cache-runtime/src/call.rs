@@ -22,6 +22,7 @@ use crate::outcome::{self, Outcome, StaleReason};
 #[cfg(feature = "redis")]
 use crate::redis::{Acquired, Lease, NearTicket};
 use crate::registry::{self, Backend, Slot};
+use crate::tags::{TagList, TagSource, Tagging};
 use crate::value::{CacheValue, CachedValue, LocalValue};
 
 /// A `#[cached]` function (or one of its companions): its name, its provider, its bound, and its
@@ -289,9 +290,10 @@ pub enum Called<R, L> {
 /// a value is stored. With `refresh` (`<fn>_refresh`) the call is a refresh (see `refresh` in
 /// this module): one entry point for both, so that a type that cannot be cached is reported once.
 #[inline]
-pub fn call<M, R, F>(
+pub fn call<M, R, F, T>(
     site: &'static CallSite,
     key: KeyBuilder,
+    tags: T,
     ttl: Duration,
     cache_if: Option<fn(&M::Value) -> bool>,
     refresh: bool,
@@ -300,6 +302,7 @@ pub fn call<M, R, F>(
 where
     M: Mode<R>,
     F: Future<Output = R>,
+    T: TagSource,
 {
     let probe = match refresh {
         true => Probe::Refresh,
@@ -326,7 +329,7 @@ where
             }
         }
     };
-    Called::Later(Box::pin(later::<M, R, F>(site, probe, key, ttl, cache_if, body)))
+    Called::Later(Box::pin(later::<M, R, F, T>(site, probe, key, tags, ttl, cache_if, body)))
 }
 
 /// What [`look`] found: small, so that a hit moves nothing but its value.
@@ -388,10 +391,11 @@ enum Probe<V> {
 }
 
 /// The rest of a call that [`call`] could not answer at once.
-async fn later<M, R, F>(
+async fn later<M, R, F, T>(
     site: &'static CallSite,
     probe: Probe<M::Value>,
     key: KeyBuilder,
+    tags: T,
     ttl: Duration,
     cache_if: Option<fn(&M::Value) -> bool>,
     body: F,
@@ -399,9 +403,10 @@ async fn later<M, R, F>(
 where
     M: Mode<R>,
     F: Future<Output = R>,
+    T: TagSource,
 {
     let (slot, read) = match probe {
-        Probe::Refresh => return refresh::<M, R, F>(site, key, ttl, cache_if, body).await,
+        Probe::Refresh => return refresh::<M, R, F>(site, key, tags.into_list(), ttl, cache_if, body).await,
         Probe::NoStore => {
             outcome::record(Outcome::Bypass);
             return body.await;
@@ -417,15 +422,18 @@ where
             outcome::record(Outcome::Hit);
             M::restore(value)
         }
-        read => missed::<M, R, F>(site, slot, key.finish(), ttl, cache_if, body, read).await,
+        read => missed::<M, R, F>(site, slot, key.finish(), tags.into_list(), ttl, cache_if, body, read).await,
     }
 }
 
 /// A call that found no usable entry: it joins the key's flight, or leads it.
+// Each argument is a part of the call that the miss carries on; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn missed<M, R, F>(
     site: &'static CallSite,
     slot: Arc<Slot>,
     key: String,
+    tags: Option<TagList>,
     ttl: Duration,
     cache_if: Option<fn(&M::Value) -> bool>,
     body: F,
@@ -438,7 +446,7 @@ where
     let origin = site.origin(&slot);
     // The store failed: the call goes on without it.
     let computed = if matches!(read, Read::Failed(_)) { Outcome::Bypass } else { Outcome::Miss };
-    match settle::<M, R>(&origin, &slot, &key, &read).await {
+    match settle::<M, R>(&origin, &slot, &key, tags, &read).await {
         Settled::Value(value) => {
             origin.joined(&key);
             outcome::record(Outcome::Joined);
@@ -469,6 +477,7 @@ where
 async fn refresh<M, R, F>(
     site: &'static CallSite,
     key: KeyBuilder,
+    tags: Option<TagList>,
     ttl: Duration,
     cache_if: Option<fn(&M::Value) -> bool>,
     body: F,
@@ -506,7 +515,8 @@ where
     }
     origin.miss(&key);
     outcome::record(Outcome::Miss);
-    Lead { leader, right, replaces: true }.compute::<M, R, F>(&origin, &slot, &key, ttl, cache_if, body).await
+    let tagging = stamp(&slot, &right, tags);
+    Lead { leader, right, replaces: true, tagging }.compute::<M, R, F>(&origin, &slot, &key, ttl, cache_if, body).await
 }
 
 /// Removes the entry of a cached function; true when there was one. Computations of the key in
@@ -669,6 +679,24 @@ pub(crate) struct Lead {
     /// A refresh: the value is to replace the entry, so a value `cache_if` refuses removes it
     /// rather than leave the one from before the refresh in place.
     pub(crate) replaces: bool,
+    /// The call's tags, and the start of its computation on the store's tag clock, read before
+    /// the body runs (see [`tags`](crate::tags)).
+    pub(crate) tagging: Option<Tagging>,
+}
+
+/// The tagging of a value about to be computed under `right`: the start is the tag clock of the
+/// store it goes to, now.
+pub(crate) fn stamp(slot: &Slot, right: &StoreRight, tags: Option<TagList>) -> Option<Tagging> {
+    let list = tags?;
+    let start = match (right, &slot.backend) {
+        (StoreRight::Local, Backend::Memory(memory)) => memory.tag_clock(),
+        #[cfg(feature = "redis")]
+        (StoreRight::Fleet(lease), _) => lease.tag_start(),
+        #[cfg(feature = "redis")]
+        (StoreRight::HandOut(_), Backend::Redis(redis)) => redis.near_tag_clock(),
+        _ => 0,
+    };
+    Some(Tagging { start, list })
 }
 
 /// What a leader may do with its value.
@@ -700,6 +728,7 @@ async fn settle<M: Mode<R>, R>(
     origin: &Origin<'_>,
     slot: &Slot,
     key: &str,
+    tags: Option<TagList>,
     read: &Read<M::Value>,
 ) -> Settled<M::Value> {
     let deadline = Instant::now() + slot.max_wait;
@@ -761,7 +790,8 @@ async fn settle<M: Mode<R>, R>(
         if matches!(right, StoreRight::Detached) {
             leader.detach();
         }
-        return Settled::Lead(Lead { leader, right, replaces: false });
+        let tagging = stamp(slot, &right, tags);
+        return Settled::Lead(Lead { leader, right, replaces: false, tagging });
     }
 }
 
@@ -873,7 +903,8 @@ impl Lead {
     ) {
         if let Some(kept) = kept {
             if cache_if.is_none_or(|keep| keep(&kept)) {
-                self.finish(origin, slot, key, M::wrap(kept), ttl).await;
+                let value = M::wrap(kept).tagged(self.tagging.take());
+                self.finish(origin, slot, key, value, ttl).await;
             } else {
                 origin.refused(key);
                 if self.replaces {
@@ -894,6 +925,12 @@ impl Lead {
     /// the flight; on Redis the lease is given up so that other instances stop waiting.
     #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
     async fn refused(mut self, slot: &Slot, key: &str, value: CachedValue) {
+        if let (Some(tagging), Backend::Memory(memory)) = (&self.tagging, &slot.backend) {
+            if !memory.tags_hold(tagging) {
+                // A tag was invalidated meanwhile: a waiter may have come after that.
+                return;
+            }
+        }
         match self.right {
             #[cfg(feature = "redis")]
             StoreRight::Fleet(lease) => {
@@ -925,6 +962,15 @@ impl Lead {
             origin.not_stored(key, "an invalidation covered the key while it was computed");
             return;
         };
+        // A tag invalidated since the body started: after `begin_store`, so that a caller who
+        // comes after the invalidation reads the store (which drops the value) rather than wait
+        // for this one.
+        if let (Some(tagging), Backend::Memory(memory)) = (value.tagging(), &slot.backend) {
+            if !memory.tags_hold(tagging) {
+                origin.not_stored(key, "one of its tags was invalidated while it was computed");
+                return;
+            }
+        }
         let stored = match self.right {
             StoreRight::Local if ttl.is_zero() => Ok(false),
             StoreRight::Local => slot.provider.set(key, value.clone(), ttl).await.map(|()| true),

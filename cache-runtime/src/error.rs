@@ -92,6 +92,24 @@ pub enum CacheError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A tag given at run time (cache-aside, `invalidate_tag`) is not one.
+    #[error("bad cache tag `{tag}`: it {problem}")]
+    BadTag {
+        /// The tag (its first 40 characters when long).
+        tag: String,
+        /// What is wrong with it, and what a tag is.
+        problem: String,
+    },
+    /// The store cannot do what was asked (a store of your own without tags, say).
+    #[error("the {provider} cache provider does not support {what}: {hint}")]
+    Unsupported {
+        /// The kind of store.
+        provider: &'static str,
+        /// What it cannot do.
+        what: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
     /// No provider is registered under the name a call asked for.
     #[error(
         "no cache provider is registered as `{name}`: call cache_runtime::register(\"{name}\", provider) at start-up"
@@ -170,6 +188,8 @@ impl CacheError {
             CacheError::TypeMismatch { .. } => "type_mismatch",
             CacheError::ForeignEntry { .. } => "foreign_entry",
             CacheError::BadPattern { .. } => "bad_pattern",
+            CacheError::BadTag { .. } => "bad_tag",
+            CacheError::Unsupported { .. } => "unsupported",
             CacheError::UnknownProvider { .. } => "unknown_provider",
             CacheError::MissingProviders { .. } => "missing_providers",
             CacheError::Config { .. } => "config",

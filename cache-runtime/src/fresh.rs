@@ -35,6 +35,7 @@ use crate::key_builder::KeyBuilder;
 use crate::observe::Origin;
 use crate::outcome::{self, Claim, Outcome, StaleReason};
 use crate::registry::{Backend, Slot};
+use crate::tags::{TagList, TagSource};
 use crate::value::CachedValue;
 
 /// A call's ttl and the options of "fresh, stale, refreshed", as the macro gives them.
@@ -144,6 +145,8 @@ pub struct Job<M: Mode<R>, R, F> {
     leader: Leader,
     /// `None`: a refresh ahead, which takes its lease in its own task.
     right: Option<StoreRight>,
+    /// The call's tags.
+    tags: Option<TagList>,
     fresh: Fresh,
     cache_if: Option<fn(&M::Value) -> bool>,
     body: F,
@@ -156,7 +159,7 @@ impl<M: Mode<R>, R, F: Future<Output = R>> Job<M, R, F> {
     /// Runs the body (under `hard_timeout`, panics caught), stores what it gave, and ends the
     /// flight.
     pub async fn run(self) -> Ran<R> {
-        let Job { site, slot, key, leader, right, fresh, cache_if, body, alone, .. } = self;
+        let Job { site, slot, key, leader, right, tags, fresh, cache_if, body, alone, .. } = self;
         let origin = site.origin(&slot);
         let right = match right {
             Some(right) => right,
@@ -165,7 +168,8 @@ impl<M: Mode<R>, R, F: Future<Output = R>> Job<M, R, F> {
                 None => return Ran::Skipped,
             },
         };
-        let mut lead = Lead { leader, right, replaces: false };
+        let tagging = call::stamp(&slot, &right, tags);
+        let mut lead = Lead { leader, right, replaces: false, tagging };
         let running = lead.run_body(CatchUnwind(Box::pin(body)));
         let ran = match fresh.hard_timeout {
             Some(hard_timeout) => tokio::time::timeout(hard_timeout, running).await.ok(),
@@ -285,9 +289,10 @@ fn count_hit(slot: &Slot, origin: &Origin<'_>, key: &str, found: &CachedValue, n
 }
 
 /// A cached call with `stale`, `soft_timeout`, `hard_timeout` or `refresh_ahead`: see the module.
-pub async fn call_fresh<M, R, F, B>(
+pub async fn call_fresh<M, R, F, B, T>(
     site: &'static CallSite,
     key: KeyBuilder,
+    tags: T,
     fresh: Fresh,
     cache_if: Option<fn(&M::Value) -> bool>,
     body: F,
@@ -296,6 +301,7 @@ where
     M: Mode<R>,
     F: Future<Output = R>,
     B: Runs<M, R, F>,
+    T: TagSource,
 {
     let Some(slot) = site.slot() else {
         outcome::record(Outcome::Bypass);
@@ -309,7 +315,7 @@ where
                 count_hit(&slot, &origin, key.as_str(), &found, near);
                 outcome::record(Outcome::Hit);
                 if fresh.refresh_ahead.is_some_and(|ahead| age >= ahead) {
-                    refresh_ahead::<M, R, F, B>(site, &slot, &key, fresh, cache_if, body);
+                    refresh_ahead::<M, R, F, B>(site, &slot, &key, tags.into_list(), fresh, cache_if, body);
                 }
                 return M::restore(value);
             }
@@ -318,14 +324,15 @@ where
             Ok(value) => {
                 // Until when the stale value may be served: what the store keeps it for.
                 let until = Instant::now() + fresh.lifetime().saturating_sub(age);
-                return stale::<M, R, F, B>(site, slot, key, fresh, cache_if, body, (value, until)).await;
+                let tags = tags.into_list();
+                return stale::<M, R, F, B>(site, slot, key, tags, fresh, cache_if, body, (value, until)).await;
             }
             Err(error) => call::failed(&origin, &key, error),
         },
         Ok(None) => Read::Empty,
         Err(error) => call::failed(&origin, &key, error),
     };
-    missed::<M, R, F>(site, slot, key, fresh.lifetime(), cache_if, body, read).await
+    missed::<M, R, F>(site, slot, key, tags.into_list(), fresh.lifetime(), cache_if, body, read).await
 }
 
 /// Starts the refresh of a fresh entry older than `refresh_ahead`, unless a computation of the
@@ -334,6 +341,7 @@ fn refresh_ahead<M, R, F, B>(
     site: &'static CallSite,
     slot: &Arc<Slot>,
     key: &str,
+    tags: Option<TagList>,
     fresh: Fresh,
     cache_if: Option<fn(&M::Value) -> bool>,
     body: F,
@@ -349,6 +357,7 @@ fn refresh_ahead<M, R, F, B>(
         key: key.to_owned(),
         leader,
         right: None,
+        tags,
         fresh,
         cache_if,
         body,
@@ -364,10 +373,12 @@ fn refresh_ahead<M, R, F, B>(
 
 /// A call that found a stale value: the body runs (or the call joins the key's computation), and
 /// the stale value is served if that fails.
+#[allow(clippy::too_many_arguments)]
 async fn stale<M, R, F, B>(
     site: &'static CallSite,
     slot: Arc<Slot>,
     key: String,
+    tags: Option<TagList>,
     fresh: Fresh,
     cache_if: Option<fn(&M::Value) -> bool>,
     body: F,
@@ -411,6 +422,7 @@ where
                 key: key.clone(),
                 leader,
                 right: Some(right),
+                tags,
                 fresh,
                 cache_if,
                 body,

@@ -14,7 +14,8 @@ use crate::error::CacheError;
 use crate::flight::{Scope, FLIGHTS};
 use crate::key::Pattern;
 use crate::observe::Origin;
-use crate::registry::{self, Slot};
+use crate::registry::{self, Backend, Slot};
+use crate::tags::{self, TagList, Tagging};
 use crate::stats::CacheStats;
 use crate::value::{CacheValue, CachedValue};
 
@@ -79,6 +80,64 @@ impl Cache {
         let stored = self.slot.provider.set(key, CachedValue::new(value.clone()), ttl).await;
         self.counted("set", key, stored)?;
         self.origin().stored(key, ttl);
+        Ok(())
+    }
+
+    /// [`set`](Self::set), with tags: [`invalidate_tag`](Self::invalidate_tag) of any of them
+    /// drops the entry, as it drops a `#[cached(tags = [...])]` function's. A tag is non-empty
+    /// text without control characters, at most 1 KiB ([`CacheError::BadTag`] otherwise); use
+    /// [`key::escape`](crate::key::escape) for the parts that come from user input.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cache_runtime::CacheError> {
+    /// let cache = cache_runtime::cache();
+    /// cache.set_tagged("order:7", &120u64, Duration::from_secs(60), &["user:42", "orders"]).await?;
+    /// cache.invalidate_tag("user:42").await?;
+    /// assert_eq!(cache.get::<u64>("order:7").await?, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_tagged<T: CacheValue, S: AsRef<str>>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Duration,
+        tags: &[S],
+    ) -> Result<(), CacheError> {
+        let list = self.counted("set", key, TagList::from_user(tags))?;
+        if ttl.is_zero() {
+            return Ok(());
+        }
+        let _invalidation = FLIGHTS.void(self.slot.store, &Scope::Key(key), self.slot.exclusive()).await;
+        let tagging = list.map(|list| Tagging { start: tag_clock(&self.slot), list });
+        let value = CachedValue::new(value.clone()).tagged(tagging);
+        let stored = self.slot.provider.set(key, value, ttl).await;
+        self.counted("set", key, stored)?;
+        self.origin().stored(key, ttl);
+        Ok(())
+    }
+
+    /// Drops every entry tagged `tag` on this provider (on Redis: on every instance that shares
+    /// it), however many there are: the store writes one mark and touches no entry (see the
+    /// README, "Tags"). Computations in flight of entries with the tag store nothing after it.
+    /// The stores that functions with `max_entries` or `local` keep in place of this provider
+    /// are reached too. A store of your own that does not support tags answers
+    /// [`CacheError::Unsupported`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cache_runtime::CacheError> {
+    /// cache_runtime::cache().invalidate_tag("orders").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn invalidate_tag(&self, tag: &str) -> Result<(), CacheError> {
+        self.counted("invalidate_tag", tag, tags::check(tag))?;
+        for bounded in registry::bounded_of(self.slot.store) {
+            // Functions' own memory stores: they cannot fail.
+            let _ = bounded.provider.invalidate_tag(tag).await;
+        }
+        self.counted("invalidate_tag", tag, self.slot.provider.invalidate_tag(tag).await)?;
+        self.origin().removed(tag, 0);
         Ok(())
     }
 
@@ -170,6 +229,63 @@ pub async fn get<T: CacheValue>(key: &str) -> Result<Option<T>, CacheError> {
 /// ```
 pub async fn set<T: CacheValue>(key: &str, value: &T, ttl: Duration) -> Result<(), CacheError> {
     cache().set(key, value, ttl).await
+}
+
+/// Stores `value` under `key` in the default provider, with tags; see [`Cache::set_tagged`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cache_runtime::CacheError> {
+/// let ttl = std::time::Duration::from_secs(60);
+/// cache_runtime::set_tagged("order:9", &"shipped".to_string(), ttl, &["user:7"]).await?;
+/// # Ok(()) }
+/// ```
+pub async fn set_tagged<T: CacheValue, S: AsRef<str>>(
+    key: &str,
+    value: &T,
+    ttl: Duration,
+    tags: &[S],
+) -> Result<(), CacheError> {
+    cache().set_tagged(key, value, ttl, tags).await
+}
+
+/// Drops every entry tagged `tag`, on every provider: the default and each registered one (on
+/// Redis, on every instance), however many entries carry it. Providers that do not support tags
+/// (a store of your own) are skipped; the first other error is returned once every provider was
+/// tried. Inside [`with_provider`](crate::with_provider), on that scope's provider only. See
+/// [`Cache::invalidate_tag`] for one provider.
+///
+/// ```
+/// #[cache_runtime::cached(key = "order:{id}", tags = ["user:{user_id}", "orders"])]
+/// async fn order(id: u64, user_id: u64) -> String { format!("order {id} of {user_id}") }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cache_runtime::CacheError> {
+/// order(1, 42).await;
+/// cache_runtime::invalidate_tag("user:42").await?;   // order 1 is computed again
+/// # Ok(()) }
+/// ```
+pub async fn invalidate_tag(tag: &str) -> Result<(), CacheError> {
+    tags::check(tag)?;
+    let mut first_error = None;
+    for slot in registry::every_slot() {
+        match (Cache { slot }).invalidate_tag(tag).await {
+            Ok(()) | Err(CacheError::Unsupported { .. }) => {}
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// The start of a value written now on `slot`'s store, on its tag clock (Redis stamps its own
+/// when it stores; the near cache's copy keeps the near cache's).
+fn tag_clock(slot: &Slot) -> u64 {
+    match &slot.backend {
+        Backend::Memory(memory) => memory.tag_clock(),
+        #[cfg(feature = "redis")]
+        Backend::Redis(redis) => redis.near_tag_clock(),
+        Backend::Other => 0,
+    }
 }
 
 /// Removes `key` from the default provider; see [`Cache::delete`].

@@ -49,6 +49,7 @@ mod provider;
 pub mod redis;
 mod registry;
 mod stats;
+mod tags;
 mod value;
 
 /// Caches an async function.
@@ -152,7 +153,7 @@ pub use cache_macros::cached;
 pub use env::{init_from_env, init_from_env_near, NEAR_VARIABLE, PREFIX_VARIABLE, URL_VARIABLES};
 pub use error::CacheError;
 pub use functions::{check, functions, CachedFunction, FunctionTtl};
-pub use handle::{cache, clear, clear_pattern, delete, exists, get, named, set, Cache};
+pub use handle::{cache, clear, clear_pattern, delete, exists, get, invalidate_tag, named, set, set_tagged, Cache};
 pub use memory::{MemoryProvider, MemoryProviderBuilder};
 pub use observe::stats_for;
 pub use outcome::{outcome, Outcome, StaleReason};
@@ -172,6 +173,7 @@ pub mod __private {
     };
     pub use crate::fresh::{call_fresh, Background, Foreground, Fresh, Job, Ran, Runs, Started};
     pub use crate::function_path::function_path;
+    pub use crate::tags::{NoTags, TagSource, Tags};
     pub use crate::functions::cached_function;
     pub use crate::key_builder::{
         DebugKind, DebugTag, DefaultKeyArgument, DisplayKind, DisplayTag, KeyArg, KeyBuilder,

@@ -4,6 +4,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use crate::key::Pattern;
 use crate::observe;
 use crate::provider::{CacheProvider, ProviderFuture};
 use crate::stats::{CacheStats, StatsCounters};
+use crate::tags::{Marks, Tagging};
 use crate::value::CachedValue;
 
 /// What a byte-bounded store adds to each entry's key and value for its own bookkeeping.
@@ -167,6 +169,11 @@ struct Inner {
     max_wait: Duration,
     /// Tick 0.
     epoch: Instant,
+    /// The tags' clock and marks (see [`tags`](crate::tags)).
+    marks: Marks,
+    /// The longest lifetime of a tagged entry stored, in nanoseconds: marks older than that are
+    /// pruned.
+    longest_tagged: AtomicU64,
 }
 
 impl Inner {
@@ -360,6 +367,8 @@ impl MemoryProviderBuilder {
                 bound: self.bound,
                 max_wait: self.max_wait,
                 epoch: Instant::now(),
+                marks: Marks::default(),
+                longest_tagged: AtomicU64::new(0),
             }),
         }
     }
@@ -435,10 +444,43 @@ impl MemoryProvider {
     pub(crate) fn get_direct(&self, key: &[u8]) -> Option<CachedValue> {
         let entry = self.inner.cache.get(&KeyRef(key))?;
         if self.inner.is_before(Instant::now(), entry.expires) {
-            return Some(entry.value);
+            return self.untouched(entry.value);
         }
         self.remove_expired(key);
         None
+    }
+
+    /// `value`, unless one of its tags was invalidated since its computation started.
+    #[inline]
+    fn untouched(&self, value: CachedValue) -> Option<CachedValue> {
+        match value.tagging() {
+            Some(tagging) if !self.inner.marks.holds(tagging) => None,
+            _ => Some(value),
+        }
+    }
+
+    /// The start of a computation about to run, on this store's tag clock.
+    pub(crate) fn tag_clock(&self) -> u64 {
+        self.inner.marks.now()
+    }
+
+    /// Whether a value with `tagging`, computed from the start it holds, may still be stored:
+    /// none of its tags was invalidated since.
+    pub(crate) fn tags_hold(&self, tagging: &Tagging) -> bool {
+        self.inner.marks.holds(tagging)
+    }
+
+    /// Drops every entry tagged `tag`, in constant time: see [`tags`](crate::tags). Returns the
+    /// tag's new mark.
+    pub(crate) fn invalidate_tag_now(&self, tag: &str) -> u64 {
+        let longest = self.inner.longest_tagged.load(Ordering::Relaxed);
+        self.inner.marks.invalidate(tag, self.inner.now(), longest)
+    }
+
+    /// Takes a mark set on Redis (a near cache's channel said so).
+    pub(crate) fn note_tag(&self, tag: &str, at: u64) {
+        let longest = self.inner.longest_tagged.load(Ordering::Relaxed);
+        self.inner.marks.note(tag, at, self.inner.now(), longest);
     }
 
     /// The live value under `key` and its age, on tokio's clock: how long ago it was stored.
@@ -449,9 +491,10 @@ impl MemoryProvider {
             self.remove_expired(key);
             return None;
         }
+        let value = self.untouched(entry.value)?;
         let lifetime = u64::try_from(entry.lifetime.unpack().as_nanos()).unwrap_or(Tick::MAX);
         let stored = entry.expires.saturating_sub(lifetime);
-        Some((entry.value, Duration::from_nanos(now.saturating_sub(stored))))
+        Some((value, Duration::from_nanos(now.saturating_sub(stored))))
     }
 
     fn expiries(&self) -> MutexGuard<'_, Expiries> {
@@ -468,7 +511,11 @@ impl MemoryProvider {
             }
         };
         let now = self.inner.now();
-        let expires = now.saturating_add(u64::try_from(ttl.as_nanos()).unwrap_or(Tick::MAX));
+        let lifetime = u64::try_from(ttl.as_nanos()).unwrap_or(Tick::MAX);
+        let expires = now.saturating_add(lifetime);
+        if value.tagging().is_some() {
+            self.inner.longest_tagged.fetch_max(lifetime, Ordering::Relaxed);
+        }
         let key = Key::new(key.as_bytes());
         // Expired entries go first, so that the policy never evicts a live one to make room
         // that they hold.
@@ -613,6 +660,11 @@ impl CacheProvider for MemoryProvider {
             None => self.remove_matching(|key| pattern.matches(key)),
         };
         Box::pin(async move { Ok(removed) })
+    }
+
+    fn invalidate_tag<'a>(&'a self, tag: &'a str) -> ProviderFuture<'a, ()> {
+        self.invalidate_tag_now(tag);
+        Box::pin(async { Ok(()) })
     }
 
     fn counters(&self) -> &StatsCounters {

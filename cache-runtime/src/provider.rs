@@ -114,6 +114,22 @@ pub trait CacheProvider: Send + Sync + 'static {
     /// Removes the entries whose keys match `pattern`; returns how many.
     fn clear_pattern<'a>(&'a self, pattern: &'a Pattern) -> ProviderFuture<'a, u64>;
 
+    /// Drops every entry tagged `tag`, in a time that does not grow with their number (see the
+    /// crate's README, "Tags"). The memory store and Redis do; the default refuses with
+    /// [`CacheError::Unsupported`], and a store of your own keeps its tagged entries until
+    /// their ttl.
+    fn invalidate_tag<'a>(&'a self, tag: &'a str) -> ProviderFuture<'a, ()> {
+        let _ = tag;
+        let kind = self.kind();
+        Box::pin(async move {
+            Err(CacheError::Unsupported {
+                provider: kind,
+                what: "tags",
+                hint: "invalidate by key or pattern on it, or keep tagged functions on a memory or Redis provider",
+            })
+        })
+    }
+
     /// The live counters of this store. Every clone of a handle on one store must return the same
     /// counters (hold them in an `Arc`): each `StatsCounters` carries the identity of the store it
     /// was made for, by which concurrent misses through any handle share one computation and an
@@ -160,6 +176,9 @@ impl<P: CacheProvider + ?Sized> CacheProvider for Arc<P> {
     }
     fn clear_pattern<'a>(&'a self, pattern: &'a Pattern) -> ProviderFuture<'a, u64> {
         (**self).clear_pattern(pattern)
+    }
+    fn invalidate_tag<'a>(&'a self, tag: &'a str) -> ProviderFuture<'a, ()> {
+        (**self).invalidate_tag(tag)
     }
     fn counters(&self) -> &StatsCounters {
         (**self).counters()

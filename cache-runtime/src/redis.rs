@@ -152,6 +152,10 @@ struct Inner {
     near: Option<Near>,
     /// The channel on which removals are published for the near caches.
     near_channel: String,
+    /// `prefix`, [`RESERVED`] and `tag:`: before each tag, the key of its mark.
+    tag_marks: String,
+    /// `prefix`, [`RESERVED`] and `tags`: the tag clock.
+    tag_clock: String,
 }
 
 impl RedisProvider {
@@ -271,21 +275,64 @@ impl RedisProvider {
 
     /// [`CacheProvider::get`] within `timeout`, without the boxed future.
     pub(crate) async fn get_within(&self, key: &str, timeout: Duration) -> Result<Option<CachedValue>, CacheError> {
+        // An entry that is not ours or does not decode is an error the runtime counts and logs
+        // against the calling function, and reads as a miss.
+        match self.read(key, timeout).await? {
+            Some((bytes, _)) => CachedValue::from_vec(bytes, Arc::clone(&self.inner.codec)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The bytes under `key` and the milliseconds Redis has left on them, unless a tag of theirs
+    /// was invalidated since their computation started (see [`tags`](crate::tags)): one round
+    /// trip. A key of another Redis type is a [`CacheError::ForeignEntry`].
+    pub(crate) async fn read(&self, key: &str, timeout: Duration) -> Result<Option<(Vec<u8>, i64)>, CacheError> {
         let full = self.full_key(key);
+        let marks = &self.inner.tag_marks;
         let result = self
             .run_within("get", timeout, |mut connection| {
                 let full = &full;
-                async move { ::redis::cmd("GET").arg(full).query_async::<Option<Vec<u8>>>(&mut connection).await }
+                async move {
+                    scripts::READ
+                        .key(full)
+                        .arg(marks)
+                        .invoke_async::<Option<(Vec<u8>, i64)>>(&mut connection)
+                        .await
+                }
             })
             .await?;
-        // An entry that is not ours or does not decode is an error the runtime counts and logs
-        // against the calling function, and reads as a miss.
         match result {
-            Ok(Some(bytes)) => CachedValue::from_vec(bytes, Arc::clone(&self.inner.codec)).map(Some),
-            Ok(None) => Ok(None),
+            Ok(found) => Ok(found),
             Err(error) if is_wrong_type(&error) => Err(Self::foreign(key)),
             Err(error) => Err(self.replied(error)),
         }
+    }
+
+    /// Sets the mark of `tag` to the tag clock, moved up (to `floor` at least); returns the
+    /// mark. With a near cache, the script publishes it to the other instances.
+    async fn mark_tag(&self, tag: &str, floor: u64) -> Result<u64, CacheError> {
+        let mark_key = format!("{}{tag}", self.inner.tag_marks);
+        let (channel, message) = match self.near() {
+            Some(near) => (self.inner.near_channel.as_str(), near.tag_message_head()),
+            None => ("", String::new()),
+        };
+        let clock = &self.inner.tag_clock;
+        self.run("invalidate_tag", |mut connection| {
+            let (mark_key, message) = (&mark_key, &message);
+            async move {
+                scripts::INVALIDATE_TAG
+                    .key(clock)
+                    .key(mark_key)
+                    .arg(floor)
+                    .arg(channel)
+                    .arg(message)
+                    .arg(tag)
+                    .invoke_async::<u64>(&mut connection)
+                    .await
+            }
+        })
+        .await?
+        .map_err(|error| self.replied(error))
     }
 
     fn full_key(&self, key: &str) -> String {
@@ -358,6 +405,7 @@ impl RedisProvider {
         let bytes = value.to_bytes(self.inner.codec.as_ref())?;
         let full = self.full_key(key);
         let (millis, lease, channel) = (ttl_millis(ttl), self.lease_key(key), &self.inner.channel);
+        let clock = &self.inner.tag_clock;
         let kind = self
             .run("set", |mut connection| {
                 let (full, bytes, lease) = (&full, &bytes, &lease);
@@ -365,6 +413,7 @@ impl RedisProvider {
                     scripts::SET
                         .key(full)
                         .key(lease)
+                        .key(clock)
                         .arg(bytes)
                         .arg(millis)
                         .arg(channel)
@@ -665,22 +714,34 @@ impl CacheProvider for RedisProvider {
 
     fn exists<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
         Box::pin(async move {
-            let full = self.full_key(key);
-            let kind = self
-                .run("exists", |mut connection| {
-                    let full = &full;
-                    async move { ::redis::cmd("TYPE").arg(full).query_async::<String>(&mut connection).await }
-                })
-                .await?
-                .map_err(|error| self.replied(error))?;
-            match kind.as_str() {
-                "string" => Ok(true),
-                "none" => Ok(false),
-                _ => {
-                    observe::unusable(&self.inner.counters, "redis", "exists", key, &Self::foreign(key));
+            // Read, not `TYPE`: an entry a tag dropped is not there.
+            match self.read(key, self.inner.op_timeout).await {
+                Ok(found) => Ok(found.is_some()),
+                Err(error @ CacheError::ForeignEntry { .. }) => {
+                    observe::unusable(&self.inner.counters, "redis", "exists", key, &error);
                     Ok(false)
                 }
+                Err(error) => Err(error),
             }
+        })
+    }
+
+    fn invalidate_tag<'a>(&'a self, tag: &'a str) -> ProviderFuture<'a, ()> {
+        Box::pin(async move {
+            crate::tags::check(tag)?;
+            let marked = self.mark_tag(tag, 0).await;
+            let Some(near) = self.near() else { return marked.map(drop) };
+            match &marked {
+                Ok(mark) => near.apply(&Removal::Tag(tag.to_owned(), *mark)),
+                // Redis did not answer: the tag is dropped here at once, and in Redis (and through
+                // it on every instance) when it is back.
+                Err(error) if near::unavailable(error) => {
+                    let mark = near.memory().invalidate_tag_now(tag);
+                    near.queue(Removal::Tag(tag.to_owned(), mark));
+                }
+                Err(_) => {}
+            }
+            marked.map(drop)
         })
     }
 

@@ -137,6 +137,28 @@ pub(crate) fn bounded(function: &'static str, shared: &Slot, max_entries: u64) -
     Arc::clone(slot)
 }
 
+/// The stores made in place of `shared` for functions with `max_entries` or local values: what
+/// reaches `shared`'s entries by tag reaches theirs too.
+pub(crate) fn bounded_of(shared: StoreId) -> Vec<Arc<Slot>> {
+    let bounded = BOUNDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    bounded.iter().filter(|((_, store), _)| *store == shared).map(|(_, slot)| Arc::clone(slot)).collect()
+}
+
+/// Every provider a call of the current task may use, each store once: inside [`with_provider`]
+/// that scope's provider, else the default and every registered one.
+pub(crate) fn every_slot() -> Vec<Arc<Slot>> {
+    if let Some(scoped) = scope(|scope| Arc::clone(&scope.default)) {
+        return vec![scoped];
+    }
+    let mut slots = vec![REGISTRY.default.load_full()];
+    for slot in REGISTRY.named.load().values() {
+        if slots.iter().all(|known| known.store != slot.store) {
+            slots.push(Arc::clone(slot));
+        }
+    }
+    slots
+}
+
 struct Registry {
     default: ArcSwap<Slot>,
     named: ArcSwap<HashMap<String, Arc<Slot>>>,

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::codec::Codec;
 use crate::error::CacheError;
 use crate::key_builder::KeyText;
+use crate::tags::{TagList, Tagging};
 
 /// What a type needs to be cached: `Clone + Serialize + DeserializeOwned + Send + Sync + 'static`.
 ///
@@ -87,6 +88,8 @@ pub struct CachedValue {
     /// When the value was first stored, in milliseconds since the Unix epoch (what the header
     /// keeps): 8 bytes where a `SystemTime` takes 16, in every entry of the memory store.
     stored_at_ms: u64,
+    /// Its tags and the start of its computation, if it has tags (see [`tags`](crate::tags)).
+    tagging: Option<Arc<Tagging>>,
 }
 
 #[derive(Clone)]
@@ -103,6 +106,8 @@ struct Encoded {
     bytes: Vec<u8>,
     codec: Arc<dyn Codec>,
     fingerprint: u64,
+    /// Where the payload starts: after the header and the tags.
+    payload: usize,
 }
 
 /// A typed value behind `dyn`: downcast for hits (upcast to `dyn Any`), serialize for stores that
@@ -144,7 +149,7 @@ impl<T: Any + Send + Sync> LocalObject for T {
 impl CachedValue {
     /// Wraps a typed value, stamped with the current time.
     pub fn new<T: CacheValue>(value: T) -> Self {
-        CachedValue { repr: Repr::Object(Arc::new(value)), stored_at_ms: millis(SystemTime::now()) }
+        CachedValue { repr: Repr::Object(Arc::new(value)), stored_at_ms: millis(SystemTime::now()), tagging: None }
     }
 
     /// Wraps a value that never leaves the process (what `#[cached(local)]` stores), stamped with
@@ -166,7 +171,19 @@ impl CachedValue {
     /// # Ok(()) }
     /// ```
     pub fn local<T: LocalValue>(value: T) -> Self {
-        CachedValue { repr: Repr::Local(Arc::new(value)), stored_at_ms: millis(SystemTime::now()) }
+        CachedValue { repr: Repr::Local(Arc::new(value)), stored_at_ms: millis(SystemTime::now()), tagging: None }
+    }
+
+    /// The same value, carrying `tags` and the start of its computation on its store's clock.
+    pub(crate) fn tagged(mut self, tagging: Option<Tagging>) -> Self {
+        self.tagging = tagging.map(Arc::new);
+        self
+    }
+
+    /// Its tags and start, if it has tags.
+    #[inline]
+    pub(crate) fn tagging(&self) -> Option<&Tagging> {
+        self.tagging.as_deref()
     }
 
     /// When the value was first stored.
@@ -180,13 +197,13 @@ impl CachedValue {
         match &self.repr {
             Repr::Object(object) => {
                 let fingerprint = type_fingerprint(object.type_name());
-                write_header(&mut out, codec, &Header { stored_at: self.stored_at(), fingerprint });
+                write_header(&mut out, codec, &Header { stored_at: self.stored_at(), fingerprint }, self.tagging());
                 codec.encode(object.as_serialize(), &mut out)?;
             }
             Repr::Encoded(encoded) if encoded.codec.id() == codec.id() => {
                 let header = Header { stored_at: self.stored_at(), fingerprint: encoded.fingerprint };
-                write_header(&mut out, codec, &header);
-                out.extend_from_slice(&encoded.bytes[HEADER_LEN..]);
+                write_header(&mut out, codec, &header, self.tagging());
+                out.extend_from_slice(&encoded.bytes[encoded.payload..]);
             }
             Repr::Encoded(encoded) => {
                 return Err(CacheError::Codec {
@@ -220,9 +237,11 @@ impl CachedValue {
     pub fn from_vec(bytes: Vec<u8>, codec: Arc<dyn Codec>) -> Result<Self, CacheError> {
         let header = read_header(&bytes, codec.as_ref())
             .map_err(|message| CacheError::Codec { codec: codec.name(), message })?;
+        let payload = header.payload;
         Ok(CachedValue {
-            repr: Repr::Encoded(Arc::new(Encoded { bytes, codec, fingerprint: header.fingerprint })),
+            repr: Repr::Encoded(Arc::new(Encoded { bytes, codec, fingerprint: header.fingerprint, payload })),
             stored_at_ms: millis(header.stored_at),
+            tagging: header.tagging.map(Arc::new),
         })
     }
 
@@ -236,7 +255,7 @@ impl CachedValue {
             },
             Repr::Local(object) => local_typed(object, key),
             Repr::Encoded(encoded) => {
-                let Encoded { bytes, codec, fingerprint } = &**encoded;
+                let Encoded { bytes, codec, fingerprint, payload } = &**encoded;
                 if *fingerprint != type_fingerprint(type_name::<T>()) {
                     return Err(CacheError::TypeMismatch {
                         key: key.key_text().to_owned(),
@@ -245,7 +264,7 @@ impl CachedValue {
                     });
                 }
                 let mut out: Option<T> = None;
-                codec.decode(&bytes[HEADER_LEN..], &mut |de| {
+                codec.decode(&bytes[*payload..], &mut |de| {
                     out = Some(erased_serde::deserialize::<T>(de)?);
                     Ok(())
                 })?;
@@ -324,6 +343,9 @@ impl fmt::Debug for CachedValue {
             Repr::Encoded(encoded) => out.field("codec", &encoded.codec.name()).field("bytes", &encoded.bytes.len()),
             Repr::Local(object) => out.field("type", &(**object).local_type_name()).field("local", &true),
         };
+        if let Some(tagging) = self.tagging() {
+            out.field("tags", &tagging.list).field("start", &tagging.start);
+        }
         out.field("stored_at", &self.stored_at()).finish()
     }
 }
@@ -340,7 +362,12 @@ impl Extend<u8> for &mut ByteCounter {
 // The header in front of every encoded value; its layout is documented in `codec`.
 
 const MAGIC: u8 = 0xCA;
+/// The format of a value without tags.
 const VERSION: u8 = 1;
+/// The format of a value with tags: the header, then the length of the tag section (`u32`,
+/// little-endian) and the section, `<start>\n<tag>\n<tag>...` in text, then the payload. Redis's
+/// scripts read the section (see `redis/scripts.rs`).
+const VERSION_TAGGED: u8 = 2;
 /// The length of the header in front of every encoded value (its layout is in the
 /// [`codec`](crate::codec) docs).
 pub const HEADER_LEN: usize = 19;
@@ -351,6 +378,14 @@ struct Header {
     fingerprint: u64,
 }
 
+/// What [`read_header`] found.
+struct ReadHeader {
+    stored_at: SystemTime,
+    fingerprint: u64,
+    tagging: Option<Tagging>,
+    payload: usize,
+}
+
 /// A stable name hash of a type (FNV-1a 64 of `std::any::type_name`): the same in every process
 /// built from the same code, unlike `TypeId`.
 fn type_fingerprint(type_name: &str) -> u64 {
@@ -358,22 +393,28 @@ fn type_fingerprint(type_name: &str) -> u64 {
 }
 
 /// Writes the header for `codec` to the front of `out`.
-fn write_header(out: &mut Vec<u8>, codec: &dyn Codec, header: &Header) {
+fn write_header(out: &mut Vec<u8>, codec: &dyn Codec, header: &Header, tagging: Option<&Tagging>) {
     let millis = millis(header.stored_at);
     out.push(MAGIC);
-    out.push(VERSION);
+    out.push(if tagging.is_some() { VERSION_TAGGED } else { VERSION });
     out.push(codec.id());
     out.extend_from_slice(&millis.to_le_bytes());
     out.extend_from_slice(&header.fingerprint.to_le_bytes());
+    if let Some(tagging) = tagging {
+        let section = format!("{}\n{}", tagging.start, tagging.list.as_str());
+        // A tag is at most 1 KiB: a section past 4 GiB cannot be written.
+        out.extend_from_slice(&u32::try_from(section.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(section.as_bytes());
+    }
 }
 
 /// Checks the header of stored bytes against `codec`.
-fn read_header(bytes: &[u8], codec: &dyn Codec) -> Result<Header, String> {
+fn read_header(bytes: &[u8], codec: &dyn Codec) -> Result<ReadHeader, String> {
     if bytes.len() < HEADER_LEN || bytes[0] != MAGIC {
         return Err("no cache header (not written by this toolkit)".to_owned());
     }
-    if bytes[1] != VERSION {
-        return Err(format!("header format version {} (this build reads {VERSION})", bytes[1]));
+    if bytes[1] != VERSION && bytes[1] != VERSION_TAGGED {
+        return Err(format!("header format version {} (this build reads {VERSION} and {VERSION_TAGGED})", bytes[1]));
     }
     if bytes[2] != codec.id() {
         return Err(format!("codec id {} (this provider reads {} = {})", bytes[2], codec.id(), codec.name()));
@@ -383,7 +424,25 @@ fn read_header(bytes: &[u8], codec: &dyn Codec) -> Result<Header, String> {
         word.copy_from_slice(&bytes[at..at + 8]);
         u64::from_le_bytes(word)
     };
-    Ok(Header { stored_at: UNIX_EPOCH + Duration::from_millis(word(3)), fingerprint: word(11) })
+    let (tagging, payload) = match bytes[1] {
+        VERSION_TAGGED => read_tags(bytes)?,
+        _ => (None, HEADER_LEN),
+    };
+    Ok(ReadHeader { stored_at: UNIX_EPOCH + Duration::from_millis(word(3)), fingerprint: word(11), tagging, payload })
+}
+
+/// The tag section of a tagged value, and where its payload starts.
+fn read_tags(bytes: &[u8]) -> Result<(Option<Tagging>, usize), String> {
+    let broken = || "a tag section that does not read".to_owned();
+    let len = bytes.get(HEADER_LEN..HEADER_LEN + 4).ok_or_else(broken)?;
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let start_at = HEADER_LEN + 4;
+    let section = bytes.get(start_at..start_at + len).ok_or_else(broken)?;
+    let section = std::str::from_utf8(section).map_err(|_| broken())?;
+    let (start, tags) = section.split_once('\n').ok_or_else(broken)?;
+    let start = start.parse::<u64>().map_err(|_| broken())?;
+    let list = TagList::from_text(tags).ok_or_else(broken)?;
+    Ok((Some(Tagging { start, list }), start_at + len))
 }
 
 #[cfg(test)]

@@ -326,6 +326,8 @@ impl RedisProviderBuilder {
                 channel,
                 url,
                 lease_prefix: format!("{}{}", self.prefix, super::LEASE_INFIX),
+                tag_marks: format!("{}{}tag:", self.prefix, super::RESERVED),
+                tag_clock: format!("{}{}tags", self.prefix, super::RESERVED),
                 prefix: self.prefix,
                 prefix_glob,
                 op_timeout: self.op_timeout,

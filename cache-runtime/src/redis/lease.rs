@@ -59,6 +59,8 @@ pub(crate) struct Lease {
     /// The task that renews the lease, once the body has run for a third of it.
     renewal: Option<AbortHandle>,
     settled: bool,
+    /// The tag clock when the lease was taken: the computation's start.
+    tag_start: u64,
 }
 
 /// What one attempt found.
@@ -109,6 +111,7 @@ impl RedisProvider {
 
     async fn attempt(&self, key: &str, look: bool, timeout: Duration) -> Result<Attempt, CacheError> {
         let (entry, lease) = (self.full_key(key), self.lease_key(key));
+        let (clock, marks) = (&self.inner.tag_clock, &self.inner.tag_marks);
         let token = format!("{:016x}:{}", *INSTANCE, NEXT_TOKEN.fetch_add(1, Ordering::Relaxed));
         let millis = self.inner.lease.as_millis() as u64;
         // Made before the script is sent: if the call is dropped, or the reply does not come in
@@ -122,9 +125,11 @@ impl RedisProvider {
                     scripts::ACQUIRE
                         .key(entry)
                         .key(lease)
+                        .key(clock)
                         .arg(token)
                         .arg(millis)
                         .arg(if look { "1" } else { "0" })
+                        .arg(marks)
                         .invoke_async::<(i64, Option<Vec<u8>>)>(&mut connection)
                         .await
                 }
@@ -132,6 +137,7 @@ impl RedisProvider {
             .await?
             .map_err(|error| self.replied(error))?;
         if code == 2 {
+            pending.tag_start = value.and_then(|clock| std::str::from_utf8(&clock).ok()?.parse().ok()).unwrap_or(0);
             return Ok(Attempt::Leased(pending));
         }
         pending.settled = true;
@@ -175,7 +181,7 @@ impl RedisProvider {
         let bytes = value.to_bytes(self.inner.codec.as_ref())?;
         let (entry, lease_key) = (self.full_key(key), self.lease_key(key));
         let millis = super::ttl_millis(ttl);
-        let channel = &self.inner.channel;
+        let (channel, marks) = (&self.inner.channel, &self.inner.tag_marks);
         let stored = self
             .run("set", |mut connection| {
                 let (entry, lease_key, bytes, token) = (&entry, &lease_key, &bytes, &lease.token);
@@ -188,6 +194,7 @@ impl RedisProvider {
                         .arg(millis)
                         .arg(channel)
                         .arg(key)
+                        .arg(marks)
                         .invoke_async::<i64>(&mut connection)
                         .await
                 }
@@ -269,7 +276,12 @@ impl RedisProvider {
 
 impl Lease {
     fn new(provider: RedisProvider, key: &str, token: String) -> Lease {
-        Lease { provider, key: key.to_owned(), token, renewal: None, settled: false }
+        Lease { provider, key: key.to_owned(), token, renewal: None, settled: false, tag_start: 0 }
+    }
+
+    /// The tag clock when the lease was taken: the start of the computation it covers.
+    pub(crate) fn tag_start(&self) -> u64 {
+        self.tag_start
     }
 
     /// Runs `body`, renewing the lease every third of its length while it runs. Most bodies end

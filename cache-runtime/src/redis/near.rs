@@ -80,6 +80,9 @@ pub(super) enum Removal {
     Key(String),
     Pattern(String),
     All,
+    /// A tag invalidated, with its mark: the near cache takes the mark, and drops the entries it
+    /// holds with the tag on their next read.
+    Tag(String, u64),
 }
 
 /// Where a fill or write stood when it started: see the module docs.
@@ -253,6 +256,7 @@ impl Near {
                 Err(_) => self.flush(),
             },
             Removal::All => self.flush(),
+            Removal::Tag(tag, mark) => self.memory.note_tag(tag, *mark),
         }
     }
 
@@ -301,7 +305,14 @@ impl Near {
             Removal::Key(key) => format!("{id:016x}k{key}"),
             Removal::Pattern(pattern) => format!("{id:016x}p{pattern}"),
             Removal::All => format!("{id:016x}c"),
+            Removal::Tag(tag, mark) => format!("{}{mark} {tag}", self.tag_message_head()),
         }
+    }
+
+    /// What a tag's message says before its mark (the `INVALIDATE_TAG` script writes the rest:
+    /// the mark, a space, the tag).
+    pub(super) fn tag_message_head(&self) -> String {
+        format!("{:016x}t", self.instance)
     }
 
     /// Handles a message from the channel: what another instance removed.
@@ -313,6 +324,10 @@ impl Near {
         let removal = match rest.split_at_checked(1) {
             Some(("k", key)) => Removal::Key(key.to_owned()),
             Some(("p", pattern)) => Removal::Pattern(pattern.to_owned()),
+            Some(("t", tagged)) => match tagged.split_once(' ').and_then(|(mark, tag)| Some((mark.parse().ok()?, tag))) {
+                Some((mark, tag)) => Removal::Tag(tag.to_owned(), mark),
+                None => Removal::All,
+            },
             // A message this build does not read: remove everything rather than too little.
             _ => Removal::All,
         };
@@ -358,28 +373,11 @@ impl RedisProvider {
             Some(near) if near.state() == State::Live => near.ticket(key),
             _ => return (self.get_within(key, timeout).await, None),
         };
-        let full = self.full_key(key);
-        let result = self
-            .run_within("get", timeout, |mut connection| {
-                let full = &full;
-                async move {
-                    ::redis::pipe()
-                        .cmd("GET")
-                        .arg(full)
-                        .cmd("PTTL")
-                        .arg(full)
-                        .query_async::<(Option<Vec<u8>>, i64)>(&mut connection)
-                        .await
-                }
-            })
-            .await;
-        let (found, ttl) = match result {
+        let (bytes, ttl) = match self.read(key, timeout).await {
             Err(error) => return (Err(error), None),
-            Ok(Ok((found, ttl))) => (found, ttl),
-            Ok(Err(error)) if error.code() == Some("WRONGTYPE") => return (Err(Self::foreign(key)), None),
-            Ok(Err(error)) => return (Err(self.replied(error)), None),
+            Ok(None) => return (Ok(None), None),
+            Ok(Some(found)) => found,
         };
-        let Some(bytes) = found else { return (Ok(None), None) };
         let fill =
             u64::try_from(ttl).ok().filter(|&ms| ms > 0).map(|ms| Fill { ticket, ttl: Duration::from_millis(ms) });
         (CachedValue::from_vec(bytes, Arc::clone(&self.inner.codec)).map(Some), fill)
@@ -398,6 +396,12 @@ impl RedisProvider {
     pub(crate) fn near_ticket(&self, key: &str) -> Option<Ticket> {
         let near = self.near()?;
         (near.state() != State::Bypassed).then(|| near.ticket(key))
+    }
+
+    /// The near cache's tag clock: the start of a computation that runs while Redis does not
+    /// answer (0 without a near cache).
+    pub(crate) fn near_tag_clock(&self) -> u64 {
+        self.near().map_or(0, |near| near.memory.tag_clock())
     }
 
     /// Keeps a value computed while Redis did not answer in the near cache, to serve until it
@@ -450,6 +454,11 @@ impl RedisProvider {
                     Err(_) => continue,
                 },
                 Removal::All => self.delete_matching(None).await.map(drop),
+                // The script publishes the tag itself, with the mark Redis gave it.
+                Removal::Tag(tag, floor) => match self.mark_tag(tag, *floor).await {
+                    Ok(_) => continue,
+                    Err(error) => Err(error),
+                },
             };
             match result {
                 Ok(()) => self.publish(near, removal).await,
