@@ -592,9 +592,11 @@ pub(crate) async fn read<M: Mode<R>, R>(origin: &Origin<'_>, slot: &Slot, key: &
             // With a near cache, what Redis holds goes there, as the value this call uses (a
             // decoded value, not bytes), so that the next hit is a memory hit.
             let (found, fill) = redis.get_filling(key, redis.op_timeout()).await;
+            // The copy keeps the tags and start of what Redis holds, for the near cache's marks.
+            let tagging = found.as_ref().ok().and_then(|found| found.as_ref()?.tagging().cloned());
             let read = typed::<M, R>(origin, key, found);
             if let (Read::Hit(value), Some(fill)) = (&read, fill) {
-                redis.fill_near(fill, key, M::wrap(value.clone()));
+                redis.fill_near(fill, key, M::wrap(value.clone()).tagged(tagging));
             }
             return read;
         }

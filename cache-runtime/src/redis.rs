@@ -277,16 +277,22 @@ impl RedisProvider {
     pub(crate) async fn get_within(&self, key: &str, timeout: Duration) -> Result<Option<CachedValue>, CacheError> {
         // An entry that is not ours or does not decode is an error the runtime counts and logs
         // against the calling function, and reads as a miss.
-        match self.read(key, timeout).await? {
+        match self.read(key, timeout, false).await? {
             Some((bytes, _)) => CachedValue::from_vec(bytes, Arc::clone(&self.inner.codec)).map(Some),
             None => Ok(None),
         }
     }
 
-    /// The bytes under `key` and the milliseconds Redis has left on them, unless a tag of theirs
-    /// was invalidated since their computation started (see [`tags`](crate::tags)): one round
-    /// trip. A key of another Redis type is a [`CacheError::ForeignEntry`].
-    pub(crate) async fn read(&self, key: &str, timeout: Duration) -> Result<Option<(Vec<u8>, i64)>, CacheError> {
+    /// The bytes under `key` (and, with `with_ttl`, the milliseconds Redis has left on them;
+    /// else -1), unless a tag of theirs was invalidated since their computation started (see
+    /// [`tags`](crate::tags)): one round trip. A key of another Redis type is a
+    /// [`CacheError::ForeignEntry`].
+    pub(crate) async fn read(
+        &self,
+        key: &str,
+        timeout: Duration,
+        with_ttl: bool,
+    ) -> Result<Option<(Vec<u8>, i64)>, CacheError> {
         let full = self.full_key(key);
         let marks = &self.inner.tag_marks;
         let result = self
@@ -296,6 +302,7 @@ impl RedisProvider {
                     scripts::READ
                         .key(full)
                         .arg(marks)
+                        .arg(if with_ttl { "1" } else { "0" })
                         .invoke_async::<Option<(Vec<u8>, i64)>>(&mut connection)
                         .await
                 }
@@ -304,7 +311,63 @@ impl RedisProvider {
         match result {
             Ok(found) => Ok(found),
             Err(error) if is_wrong_type(&error) => Err(Self::foreign(key)),
+            Err(error) if error.code() == Some("NOPERM") => {
+                // Scripting was taken away after connect(): a read must still answer, and still
+                // honour the tags.
+                let denied = CacheError::Provider {
+                    message: format!(
+                        "redis at {} denies scripting ({error}): read with plain commands; grant the user +eval +evalsha",
+                        self.inner.url
+                    ),
+                };
+                observe::unusable(&self.inner.counters, "redis", "get", key, &denied);
+                self.read_without_script(key, &full, timeout, with_ttl).await
+            }
             Err(error) => Err(self.replied(error)),
+        }
+    }
+
+    /// What the `READ` script does, in plain commands: the value (and its time left), then the
+    /// marks of its tags, if it has any, in a second round trip.
+    async fn read_without_script(
+        &self,
+        key: &str,
+        full: &str,
+        timeout: Duration,
+        with_ttl: bool,
+    ) -> Result<Option<(Vec<u8>, i64)>, CacheError> {
+        let found = self
+            .run_within("get", timeout, |mut connection| async move {
+                let mut pipe = ::redis::pipe();
+                pipe.cmd("GET").arg(full).cmd("PTTL").arg(full);
+                let (value, ttl): (Option<Vec<u8>>, i64) = pipe.query_async(&mut connection).await?;
+                Ok(value.map(|value| (value, if with_ttl { ttl } else { -1 })))
+            })
+            .await?;
+        let found = match found {
+            Ok(found) => found,
+            Err(error) if is_wrong_type(&error) => return Err(Self::foreign(key)),
+            Err(error) => return Err(self.replied(error)),
+        };
+        let Some((bytes, ttl)) = found else { return Ok(None) };
+        let tagging = CachedValue::from_bytes(&bytes, Arc::clone(&self.inner.codec)).ok().and_then(|value| {
+            let tagging = value.tagging()?;
+            Some((
+                tagging.start,
+                tagging.list.iter().map(|tag| format!("{}{tag}", self.inner.tag_marks)).collect::<Vec<_>>(),
+            ))
+        });
+        let Some((start, mark_keys)) = tagging else { return Ok(Some((bytes, ttl))) };
+        let marks = self
+            .run_within("get", timeout, |mut connection| {
+                let mark_keys = &mark_keys;
+                async move { ::redis::cmd("MGET").arg(mark_keys).query_async::<Vec<Option<u64>>>(&mut connection).await }
+            })
+            .await?
+            .map_err(|error| self.replied(error))?;
+        match marks.into_iter().flatten().any(|mark| mark > start) {
+            true => Ok(None),
+            false => Ok(Some((bytes, ttl))),
         }
     }
 
@@ -317,22 +380,57 @@ impl RedisProvider {
             None => ("", String::new()),
         };
         let clock = &self.inner.tag_clock;
-        self.run("invalidate_tag", |mut connection| {
-            let (mark_key, message) = (&mark_key, &message);
-            async move {
-                scripts::INVALIDATE_TAG
-                    .key(clock)
-                    .key(mark_key)
-                    .arg(floor)
-                    .arg(channel)
-                    .arg(message)
-                    .arg(tag)
-                    .invoke_async::<u64>(&mut connection)
-                    .await
+        let marked = self
+            .run("invalidate_tag", |mut connection| {
+                let (mark_key, message) = (&mark_key, &message);
+                async move {
+                    scripts::INVALIDATE_TAG
+                        .key(clock)
+                        .key(mark_key)
+                        .arg(floor)
+                        .arg(channel)
+                        .arg(message)
+                        .arg(tag)
+                        .invoke_async::<u64>(&mut connection)
+                        .await
+                }
+            })
+            .await?;
+        match marked {
+            Ok(mark) => Ok(mark),
+            Err(error) if error.code() == Some("NOPERM") => {
+                // Scripting was taken away after connect(): an invalidation must still happen.
+                let denied = CacheError::Provider {
+                    message: format!(
+                        "redis at {} denies scripting ({error}): tag invalidated with plain commands; grant the user +eval +evalsha",
+                        self.inner.url
+                    ),
+                };
+                observe::unusable(&self.inner.counters, "redis", "invalidate_tag", tag, &denied);
+                self.run("invalidate_tag", |mut connection| {
+                    let (mark_key, message) = (&mark_key, &message);
+                    async move {
+                        // Not atomic: two invalidations of one tag at once may leave the lower
+                        // of their marks, which keeps entries that started between the two.
+                        let mark =
+                            ::redis::cmd("INCR").arg(clock).query_async::<u64>(&mut connection).await?.max(floor);
+                        ::redis::cmd("SET").arg(mark_key).arg(mark).query_async::<()>(&mut connection).await?;
+                        if !channel.is_empty() {
+                            let message = format!("{message}{mark} {tag}");
+                            ::redis::cmd("PUBLISH")
+                                .arg(channel)
+                                .arg(message)
+                                .query_async::<i64>(&mut connection)
+                                .await?;
+                        }
+                        Ok(mark)
+                    }
+                })
+                .await?
+                .map_err(|error| self.replied(error))
             }
-        })
-        .await?
-        .map_err(|error| self.replied(error))
+            Err(error) => Err(self.replied(error)),
+        }
     }
 
     fn full_key(&self, key: &str) -> String {
@@ -715,7 +813,7 @@ impl CacheProvider for RedisProvider {
     fn exists<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
         Box::pin(async move {
             // Read, not `TYPE`: an entry a tag dropped is not there.
-            match self.read(key, self.inner.op_timeout).await {
+            match self.read(key, self.inner.op_timeout, false).await {
                 Ok(found) => Ok(found.is_some()),
                 Err(error @ CacheError::ForeignEntry { .. }) => {
                     observe::unusable(&self.inner.counters, "redis", "exists", key, &error);

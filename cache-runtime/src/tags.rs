@@ -308,7 +308,7 @@ mod tests {
     #[test]
     fn old_marks_are_pruned_once_no_entry_can_need_them() {
         let marks = Marks::default();
-        for n in 0..=PRUNE_FLOOR {
+        for n in 0..PRUNE_FLOOR {
             marks.invalidate(&format!("t{n}"), 0, 10);
         }
         marks.invalidate("late", 100, 10);

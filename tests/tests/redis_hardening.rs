@@ -62,6 +62,8 @@ async fn an_invalidation_still_removes_the_entry_when_scripting_is_taken_away_la
         let first = profile(1).await;
         assert_eq!(profile(1).await, first, "cached");
         profile(2).await;
+        let cache = cache_runtime::cache();
+        cache.set_tagged("tagged", &1u64, std::time::Duration::from_secs(60), &["t"]).await.unwrap();
     })
     .await;
     command(&mut admin, &["ACL", "SETUSER", "app", "-eval", "-evalsha"]).await;
@@ -71,6 +73,11 @@ async fn an_invalidation_still_removes_the_entry_when_scripting_is_taken_away_la
         assert!(!cache_runtime::exists("profile:1").await.unwrap(), "and it is gone");
         assert_eq!(cache_runtime::clear_pattern("profile:*").await.unwrap(), 1, "a pattern clear too");
         assert!(!cache_runtime::exists("profile:2").await.unwrap());
+        // Tags too: read, invalidated and read again with plain commands.
+        let cache = cache_runtime::cache();
+        assert_eq!(cache.get::<u64>("tagged").await.unwrap(), Some(1), "read without the script");
+        cache.invalidate_tag("t").await.unwrap();
+        assert_eq!(cache.get::<u64>("tagged").await.unwrap(), None, "the mark is honoured without the script");
     })
     .await;
     assert!(redis.stats().errors > errors, "the fallback is counted: {:?}", redis.stats());
@@ -192,7 +199,7 @@ async fn acl_row(id: u64) -> u64 {
 async fn the_acl_the_readme_gives_is_enough() {
     let server = RedisServer::start();
     let mut admin = raw(&server).await;
-    let rule = "on >pw ~app:* &app:__cache:flights +get +set +unlink +type +scan +pexpire +eval +evalsha +script|load +publish +subscribe +ping";
+    let rule = "on >pw ~app:* &app:__cache:flights +get +set +incr +unlink +type +scan +pexpire +eval +evalsha +script|load +publish +subscribe +ping";
     let mut args = vec!["ACL", "SETUSER", "cache"];
     args.extend(rule.split(' '));
     command(&mut admin, &args).await;
@@ -206,9 +213,15 @@ async fn the_acl_the_readme_gives_is_enough() {
         assert_eq!(acl_row(1).await, 1);
         assert_eq!(cache_runtime::clear_pattern("acl:*").await.unwrap(), 1);
         assert_eq!(cache_runtime::clear().await.unwrap(), 0);
+        // Tags too (`+incr`: the tag clock).
+        let cache = cache_runtime::cache();
+        cache.set_tagged("acl:tagged", &1u64, std::time::Duration::from_secs(60), &["t"]).await.unwrap();
+        cache.invalidate_tag("t").await.unwrap();
+        assert_eq!(cache.get::<u64>("acl:tagged").await.unwrap(), None);
     })
     .await;
     let stats = redis.stats();
-    assert_eq!((stats.hits, stats.misses, stats.errors), (1, 2, 0), "{stats:?}");
+    // The misses: two bodies run, and the cache-aside read of the dropped entry.
+    assert_eq!((stats.hits, stats.misses, stats.errors), (1, 3, 0), "{stats:?}");
     assert_eq!(ACL_RUNS.load(SeqCst), 2);
 }

@@ -382,7 +382,7 @@ impl RedisProviderBuilder {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) if error.code() == Some("NOPERM") => Err(CacheError::Config {
                 message: format!(
-                    "redis at {url} denies a command the cache needs ({}): grant the user `+get +set +unlink +type +scan +pexpire +eval +evalsha +script|load +publish +subscribe` on `~{prefix}*` and `&{prefix}{channel}`",
+                    "redis at {url} denies a command the cache needs ({}): grant the user `+get +set +incr +unlink +type +scan +pexpire +eval +evalsha +script|load +publish +subscribe` on `~{prefix}*` and `&{prefix}{channel}`",
                     url::scrub(&error.to_string(), &self.url),
                     prefix = self.prefix,
                     channel = super::CHANNEL,

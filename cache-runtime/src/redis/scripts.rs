@@ -26,8 +26,7 @@ local function dropped(v, marks)
   local section = tag_section(v)
   if not section then return false end
   local start = nil
-  for line in string.gmatch(section, '[^
-]+') do
+  for line in string.gmatch(section, '[^\n]+') do
     if start == nil then
       start = tonumber(line) or 0
     else
@@ -40,8 +39,7 @@ end
 local function restamp(v, clock)
   local section, len = tag_section(v)
   if not section then return v end
-  local newline = string.find(section, '
-', 1, true)
+  local newline = string.find(section, '\n', 1, true)
   if not newline then return v end
   local stamped = clock .. string.sub(section, newline)
   local n = #stamped
@@ -59,14 +57,16 @@ fn with_tags(body: &str) -> Script {
 /// computation started (then: nothing). A key of another Redis type answers `WRONGTYPE`, as a
 /// `GET` does.
 ///
-/// KEYS: entry. ARGV: marks. Returns `{value, pttl}` or nil.
+/// KEYS: entry. ARGV: marks, whether to read the time left (`1`; else it is `-1`). Returns
+/// `{value, pttl}` or nil.
 pub(super) static READ: LazyLock<Script> = LazyLock::new(|| {
     with_tags(
         r"
 local v = redis.pcall('GET', KEYS[1])
 if type(v) == 'table' and v.err then return v end
 if not v or dropped(v, ARGV[1]) then return false end
-return {v, redis.call('PTTL', KEYS[1])}
+if ARGV[2] == '1' then return {v, redis.call('PTTL', KEYS[1])} end
+return {v, -1}
 ",
     )
 });

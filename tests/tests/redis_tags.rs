@@ -1,0 +1,126 @@
+//! Tags on Redis: two instances (two providers built separately on one server), one invalidation
+//! that reaches both and every near cache, with no scan of the keyspace; and a tag invalidated
+//! while Redis is down, replayed when it is back.
+#![cfg(feature = "redis")]
+
+use std::time::Duration;
+
+use cache_runtime::{with_provider, Cache, CacheError, MemoryProvider, RedisProvider};
+use cache_tests::{command_calls, wait_until, RedisServer};
+
+const TTL: Duration = Duration::from_secs(60);
+
+async fn instance(server: &RedisServer, prefix: &str, near: bool) -> RedisProvider {
+    let builder = RedisProvider::builder(server.url())
+        .prefix(prefix)
+        .op_timeout(Duration::from_millis(200))
+        .connect_timeout(Duration::from_secs(2))
+        .circuit_breaker(1, Duration::from_millis(50), Duration::from_millis(100));
+    let builder = match near {
+        true => builder.near_cache(MemoryProvider::builder().max_capacity(1_000).build()),
+        false => builder,
+    };
+    builder.connect().await.unwrap()
+}
+
+/// A cache-aside handle on `provider`.
+async fn aside(provider: &RedisProvider) -> Cache {
+    with_provider(provider.clone(), async { cache_runtime::cache() }).await
+}
+
+async fn info(server: &RedisServer) -> String {
+    let mut raw = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_invalidated_on_one_instance_drops_its_entries_on_both_without_a_scan() {
+    let server = RedisServer::start();
+    let (a, b) = tokio::join!(instance(&server, "tags:", false), instance(&server, "tags:", false));
+    let (on_a, on_b) = (aside(&a).await, aside(&b).await);
+    on_a.set_tagged("order:1", &1u64, TTL, &["user:4", "orders"]).await.unwrap();
+    on_a.set_tagged("order:2", &2u64, TTL, &["user:42", "orders"]).await.unwrap();
+    on_b.set_tagged("invoice:1", &3u64, TTL, &["user:4"]).await.unwrap();
+    on_b.set("plain", &4u64, TTL).await.unwrap();
+    assert_eq!(on_b.get::<u64>("order:1").await.unwrap(), Some(1));
+    // Connecting scans once, to check the user's permissions: the invalidations must not.
+    let (scans, keys) = (command_calls(&info(&server).await, "scan"), command_calls(&info(&server).await, "keys"));
+
+    on_b.invalidate_tag("user:4").await.unwrap();
+    for on in [&on_a, &on_b] {
+        assert_eq!(on.get::<u64>("order:1").await.unwrap(), None);
+        assert_eq!(on.get::<u64>("invoice:1").await.unwrap(), None);
+        assert!(!on.exists("order:1").await.unwrap());
+        assert_eq!(on.get::<u64>("order:2").await.unwrap(), Some(2), "user:42 is not user:4");
+        assert_eq!(on.get::<u64>("plain").await.unwrap(), Some(4));
+    }
+    on_a.invalidate_tag("orders").await.unwrap();
+    assert_eq!(on_b.get::<u64>("order:2").await.unwrap(), None);
+
+    // Written again after the invalidation: it lives.
+    on_a.set_tagged("order:1", &5u64, TTL, &["user:4"]).await.unwrap();
+    assert_eq!(on_b.get::<u64>("order:1").await.unwrap(), Some(5));
+
+    let info = info(&server).await;
+    assert_eq!(command_calls(&info, "scan"), scans, "{info}");
+    assert_eq!(command_calls(&info, "keys"), keys, "{info}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_caches_drop_their_tagged_copies_on_every_instance() {
+    let server = RedisServer::start();
+    let (a, b) = tokio::join!(instance(&server, "near-tags:", true), instance(&server, "near-tags:", true));
+    let (on_a, on_b) = (aside(&a).await, aside(&b).await);
+    on_a.set_tagged("order:1", &1u64, TTL, &["user:4"]).await.unwrap();
+    on_a.set_tagged("order:2", &2u64, TTL, &["user:42"]).await.unwrap();
+    // B reads them once from Redis, then from its near cache.
+    for key in ["order:1", "order:2"] {
+        assert!(on_b.get::<u64>(key).await.unwrap().is_some());
+    }
+    let near_before = b.stats().near_hits;
+    assert_eq!(on_b.get::<u64>("order:1").await.unwrap(), Some(1));
+    assert!(b.stats().near_hits > near_before, "B serves order:1 from memory");
+
+    on_a.invalidate_tag("user:4").await.unwrap();
+    wait_until("B's near cache drops order:1", Duration::from_secs(1), || {
+        let on_b = on_b.clone();
+        async move { on_b.get::<u64>("order:1").await.unwrap().is_none() }
+    })
+    .await;
+    assert_eq!(on_a.get::<u64>("order:1").await.unwrap(), None, "A's own near cache dropped it at once");
+    let near_before = b.stats().near_hits;
+    assert_eq!(on_b.get::<u64>("order:2").await.unwrap(), Some(2));
+    assert!(b.stats().near_hits > near_before, "order:2 is still served from B's memory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_invalidated_while_redis_is_down_applies_here_at_once_and_everywhere_when_it_is_back() {
+    let mut server = RedisServer::start();
+    let (a, b) = tokio::join!(instance(&server, "down-tags:", true), instance(&server, "down-tags:", true));
+    let (on_a, on_b) = (aside(&a).await, aside(&b).await);
+    on_a.set_tagged("order:1", &1u64, TTL, &["user:4"]).await.unwrap();
+    assert_eq!(on_a.get::<u64>("order:1").await.unwrap(), Some(1));
+
+    server.freeze();
+    let error = on_a.invalidate_tag("user:4").await.unwrap_err();
+    assert!(
+        matches!(error, CacheError::Timeout { .. } | CacheError::Connection { .. } | CacheError::CircuitOpen { .. }),
+        "{error}"
+    );
+    assert_eq!(on_a.get::<u64>("order:1").await.ok().flatten(), None, "dropped here at once");
+    server.thaw();
+
+    // Replayed to Redis: B, which never heard of it, reads no order:1 either.
+    wait_until("the replayed invalidation reaches Redis", Duration::from_secs(5), || {
+        let on_b = on_b.clone();
+        async move { on_b.get::<u64>("order:1").await.is_ok_and(|found| found.is_none()) }
+    })
+    .await;
+    // And an entry written after it lives, on both.
+    on_b.set_tagged("order:1", &2u64, TTL, &["user:4"]).await.unwrap();
+    wait_until("A reads the new order:1", Duration::from_secs(5), || {
+        let on_a = on_a.clone();
+        async move { on_a.get::<u64>("order:1").await.ok().flatten() == Some(2) }
+    })
+    .await;
+}
