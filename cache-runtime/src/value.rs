@@ -84,12 +84,10 @@ impl<T: Clone + Send + Sync + 'static> LocalValue for T {}
 /// ```
 #[derive(Clone)]
 pub struct CachedValue {
-    repr: Repr,
+    held: Held,
     /// When the value was first stored, in milliseconds since the Unix epoch (what the header
     /// keeps): 8 bytes where a `SystemTime` takes 16, in every entry of the memory store.
     stored_at_ms: u64,
-    /// Its tags and the start of its computation, if it has tags (see [`tags`](crate::tags)).
-    tagging: Option<Arc<Tagging>>,
 }
 
 #[derive(Clone)]
@@ -99,6 +97,33 @@ enum Repr {
     Encoded(Arc<Encoded>),
     /// A value that only memory stores keep: it has no encoding.
     Local(Arc<dyn LocalObject>),
+}
+
+/// A value, with its tags if it has any.
+#[derive(Clone)]
+enum Held {
+    Plain(Repr),
+    /// A value with tags, and the start of its computation (see [`tags`](crate::tags)): behind
+    /// an `Arc` of its own, in the niche of `Repr`'s tag, so that untagged values (and every
+    /// memory entry) do not grow.
+    Tagged(Arc<Tagged>),
+}
+
+/// A value with its tags.
+struct Tagged {
+    repr: Repr,
+    tagging: Tagging,
+}
+
+impl CachedValue {
+    /// The value itself, its tags aside.
+    #[inline]
+    fn repr(&self) -> &Repr {
+        match &self.held {
+            Held::Plain(repr) => repr,
+            Held::Tagged(tagged) => &tagged.repr,
+        }
+    }
 }
 
 /// Bytes with our header, and what decodes them.
@@ -149,7 +174,7 @@ impl<T: Any + Send + Sync> LocalObject for T {
 impl CachedValue {
     /// Wraps a typed value, stamped with the current time.
     pub fn new<T: CacheValue>(value: T) -> Self {
-        CachedValue { repr: Repr::Object(Arc::new(value)), stored_at_ms: millis(SystemTime::now()), tagging: None }
+        CachedValue { held: Held::Plain(Repr::Object(Arc::new(value))), stored_at_ms: millis(SystemTime::now()) }
     }
 
     /// Wraps a value that never leaves the process (what `#[cached(local)]` stores), stamped with
@@ -171,19 +196,26 @@ impl CachedValue {
     /// # Ok(()) }
     /// ```
     pub fn local<T: LocalValue>(value: T) -> Self {
-        CachedValue { repr: Repr::Local(Arc::new(value)), stored_at_ms: millis(SystemTime::now()), tagging: None }
+        CachedValue { held: Held::Plain(Repr::Local(Arc::new(value))), stored_at_ms: millis(SystemTime::now()) }
     }
 
     /// The same value, carrying `tags` and the start of its computation on its store's clock.
-    pub(crate) fn tagged(mut self, tagging: Option<Tagging>) -> Self {
-        self.tagging = tagging.map(Arc::new);
-        self
+    pub(crate) fn tagged(self, tagging: Option<Tagging>) -> Self {
+        let repr = self.repr().clone();
+        let held = match tagging {
+            Some(tagging) => Held::Tagged(Arc::new(Tagged { repr, tagging })),
+            None => Held::Plain(repr),
+        };
+        CachedValue { held, stored_at_ms: self.stored_at_ms }
     }
 
     /// Its tags and start, if it has tags.
     #[inline]
     pub(crate) fn tagging(&self) -> Option<&Tagging> {
-        self.tagging.as_deref()
+        match &self.held {
+            Held::Tagged(tagged) => Some(&tagged.tagging),
+            Held::Plain(_) => None,
+        }
     }
 
     /// When the value was first stored.
@@ -194,7 +226,7 @@ impl CachedValue {
     /// Encodes the value with `codec`, behind the header described in [`codec`](crate::codec).
     pub fn to_bytes(&self, codec: &dyn Codec) -> Result<Vec<u8>, CacheError> {
         let mut out = Vec::with_capacity(64);
-        match &self.repr {
+        match self.repr() {
             Repr::Object(object) => {
                 let fingerprint = type_fingerprint(object.type_name());
                 write_header(&mut out, codec, &Header { stored_at: self.stored_at(), fingerprint }, self.tagging());
@@ -238,16 +270,24 @@ impl CachedValue {
         let header = read_header(&bytes, codec.as_ref())
             .map_err(|message| CacheError::Codec { codec: codec.name(), message })?;
         let payload = header.payload;
-        Ok(CachedValue {
-            repr: Repr::Encoded(Arc::new(Encoded { bytes, codec, fingerprint: header.fingerprint, payload })),
+        let value = CachedValue {
+            held: Held::Plain(Repr::Encoded(Arc::new(Encoded {
+                bytes,
+                codec,
+                fingerprint: header.fingerprint,
+                payload,
+            }))),
             stored_at_ms: millis(header.stored_at),
-            tagging: header.tagging.map(Arc::new),
+        };
+        Ok(match header.tagging {
+            Some(tagging) => value.tagged(Some(tagging)),
+            None => value,
         })
     }
 
     /// The typed value: a clone of the object, or a decode of the bytes.
     pub(crate) fn to_typed<T: CacheValue, K: KeyText + ?Sized>(&self, key: &K) -> Result<T, CacheError> {
-        match &self.repr {
+        match self.repr() {
             // Upcast, not `as_any()`: one call through the vtable (`type_id`) instead of two.
             Repr::Object(object) => match (&**object as &dyn Any).downcast_ref::<T>() {
                 Some(value) => Ok(value.clone()),
@@ -276,7 +316,7 @@ impl CachedValue {
     /// The typed value of a local entry (or of a typed object of the same type): a clone. Bytes
     /// are never decoded into a local type.
     pub(crate) fn to_local<T: LocalValue, K: KeyText + ?Sized>(&self, key: &K) -> Result<T, CacheError> {
-        match &self.repr {
+        match self.repr() {
             Repr::Local(object) => local_typed(object, key),
             Repr::Object(object) => match (&**object as &dyn Any).downcast_ref::<T>() {
                 Some(value) => Ok(value.clone()),
@@ -299,7 +339,7 @@ impl CachedValue {
     /// assert_eq!(CachedValue::local(std::sync::Arc::new([0u8; 100])).estimated_size(), pointer);
     /// ```
     pub fn estimated_size(&self) -> usize {
-        match &self.repr {
+        match self.repr() {
             Repr::Object(object) => {
                 let mut counter = ByteCounter(0);
                 // A value that cannot be serialized weighs what was counted before it failed.
@@ -338,7 +378,7 @@ fn millis(time: SystemTime) -> u64 {
 impl fmt::Debug for CachedValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("CachedValue");
-        match &self.repr {
+        match self.repr() {
             Repr::Object(object) => out.field("type", &object.type_name()),
             Repr::Encoded(encoded) => out.field("codec", &encoded.codec.name()).field("bytes", &encoded.bytes.len()),
             Repr::Local(object) => out.field("type", &(**object).local_type_name()).field("local", &true),
@@ -449,6 +489,31 @@ fn read_tags(bytes: &[u8]) -> Result<(Option<Tagging>, usize), String> {
 mod tests {
     use super::*;
     use crate::codec::Postcard;
+
+    #[test]
+    fn tags_do_not_make_a_value_bigger() {
+        // Every memory entry holds one: tags must not make it grow.
+        assert_eq!(std::mem::size_of::<CachedValue>(), 32);
+    }
+
+    #[test]
+    fn tags_and_start_round_trip_through_the_header() {
+        let tagging = Tagging { start: 41, list: TagList::from_text("user:4\norders").unwrap() };
+        let value = CachedValue::new(String::from("x")).tagged(Some(tagging.clone()));
+        let bytes = value.to_bytes(&Postcard).unwrap();
+        assert_eq!(bytes[1], VERSION_TAGGED);
+        let back = CachedValue::from_bytes(&bytes, Arc::new(Postcard)).unwrap();
+        assert_eq!(back.tagging(), Some(&tagging));
+        assert_eq!(back.to_typed::<String, _>("k").unwrap(), "x");
+        // Re-encoded as it came, and without tags: the plain format.
+        assert_eq!(back.to_bytes(&Postcard).unwrap(), bytes);
+        let plain = back.tagged(None).to_bytes(&Postcard).unwrap();
+        assert_eq!(plain[1], VERSION);
+        assert_eq!(
+            CachedValue::from_bytes(&plain, Arc::new(Postcard)).unwrap().to_typed::<String, _>("k").unwrap(),
+            "x"
+        );
+    }
 
     #[test]
     fn a_typed_value_comes_back_as_a_clone() {
