@@ -137,7 +137,7 @@ impl Cache {
             let _ = bounded.provider.invalidate_tag(tag).await;
         }
         self.counted("invalidate_tag", tag, self.slot.provider.invalidate_tag(tag).await)?;
-        self.origin().removed(tag, 0);
+        self.origin().tag_invalidated(tag);
         Ok(())
     }
 

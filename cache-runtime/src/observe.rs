@@ -193,6 +193,12 @@ impl Origin<'_> {
         tracing::info!(target: TARGET, function = self.function, provider = self.provider, "[CACHE INVALIDATE] key={}{} removed={removed}", shorten(what), ellipsis(what));
     }
 
+    /// A tag was invalidated: its entries, however many, are dropped on their next read.
+    pub(crate) fn tag_invalidated(&self, tag: &str) {
+        metrics::counter!("cache_tag_invalidations_total", "provider" => self.provider.to_owned()).increment(1);
+        tracing::info!(target: TARGET, function = self.function, provider = self.provider, "[CACHE INVALIDATE] tag={}{}", shorten(tag), ellipsis(tag));
+    }
+
     /// An operation failed, or found an entry it could not use.
     pub(crate) fn failed(&self, operation: &'static str, key: &str, error: &CacheError) {
         failed(self.counters, self.function, self.provider, operation, key, error);
