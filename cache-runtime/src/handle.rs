@@ -15,8 +15,8 @@ use crate::flight::{Scope, FLIGHTS};
 use crate::key::Pattern;
 use crate::observe::Origin;
 use crate::registry::{self, Backend, Slot};
-use crate::tags::{self, TagList, Tagging};
 use crate::stats::CacheStats;
+use crate::tags::{self, TagList, Tagging};
 use crate::value::{CacheValue, CachedValue};
 
 /// A handle on one registered provider with typed calls; [`cache`] and [`named`] give one.

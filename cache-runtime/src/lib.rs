@@ -173,11 +173,11 @@ pub mod __private {
     };
     pub use crate::fresh::{call_fresh, Background, Foreground, Fresh, Job, Ran, Runs, Started};
     pub use crate::function_path::function_path;
-    pub use crate::tags::{NoTags, TagSource, Tags};
     pub use crate::functions::cached_function;
     pub use crate::key_builder::{
         DebugKind, DebugTag, DefaultKeyArgument, DisplayKind, DisplayTag, KeyArg, KeyBuilder,
     };
+    pub use crate::tags::{NoTags, TagSource, Tags};
     pub use core::time::Duration;
     pub use inventory;
 }

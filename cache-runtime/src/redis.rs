@@ -293,11 +293,7 @@ impl RedisProvider {
             .run_within("get", timeout, |mut connection| {
                 let full = &full;
                 async move {
-                    scripts::READ
-                        .key(full)
-                        .arg(marks)
-                        .invoke_async::<Option<(Vec<u8>, i64)>>(&mut connection)
-                        .await
+                    scripts::READ.key(full).arg(marks).invoke_async::<Option<(Vec<u8>, i64)>>(&mut connection).await
                 }
             })
             .await?;

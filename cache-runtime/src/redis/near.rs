@@ -324,7 +324,8 @@ impl Near {
         let removal = match rest.split_at_checked(1) {
             Some(("k", key)) => Removal::Key(key.to_owned()),
             Some(("p", pattern)) => Removal::Pattern(pattern.to_owned()),
-            Some(("t", tagged)) => match tagged.split_once(' ').and_then(|(mark, tag)| Some((mark.parse().ok()?, tag))) {
+            Some(("t", tagged)) => match tagged.split_once(' ').and_then(|(mark, tag)| Some((mark.parse().ok()?, tag)))
+            {
                 Some((mark, tag)) => Removal::Tag(tag.to_owned(), mark),
                 None => Removal::All,
             },
