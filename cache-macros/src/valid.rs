@@ -124,7 +124,7 @@ fn tags(cx: &mut Ctxt, tags: &[Template], func: &Function) {
             cx.error_at(
                 &template.literal,
                 format!(
-                    "this tag holds the control character {}: an entry's tags are kept one per line, and a tag is \
+                    "this tag holds the control character `{}`: an entry's tags are kept one per line, and a tag is \
                      text without control characters; remove it",
                     c.escape_default()
                 ),
@@ -421,7 +421,7 @@ mod tests {
         );
         assert_eq!(
             errors(quote!(tags = ["a\nb"]), func.clone()),
-            ["this tag holds the control character \\n: an entry's tags are kept one per line, and a tag is text \
+            ["this tag holds the control character `\\n`: an entry's tags are kept one per line, and a tag is text \
               without control characters; remove it"]
         );
         let glued = errors(quote!(tags = ["{id}{user_id}"]), func.clone());
