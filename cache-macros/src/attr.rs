@@ -7,7 +7,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitFloat, LitInt, LitStr, Token, UnOp};
 
 use crate::ctxt::Ctxt;
-use crate::key::Template;
+use crate::key::{Kind, Template};
 
 /// An option as given: its name, the whole `name = value`, and the value that was read.
 pub struct Given<T> {
@@ -79,9 +79,12 @@ pub struct Options {
     pub hard_timeout: Option<Given<Ttl>>,
     /// `refresh_ahead = ...`: a hit on an entry older than this starts a background refresh.
     pub refresh_ahead: Option<Given<Ttl>>,
+    /// `tags = ["user:{user_id}", "orders"]`: the templates of the tags each entry carries, in
+    /// order (the elements that were not string literals left out, their errors recorded).
+    pub tags: Option<Given<Vec<Template>>>,
 }
 
-const KNOWN: [&str; 13] = [
+const KNOWN: [&str; 14] = [
     "ttl",
     "key",
     "key_fn",
@@ -95,10 +98,11 @@ const KNOWN: [&str; 13] = [
     "soft_timeout",
     "hard_timeout",
     "refresh_ahead",
+    "tags",
 ];
 const KNOWN_LIST: &str =
     "`ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries`, `companions`, `local`, \
-                          `stale`, `soft_timeout`, `hard_timeout` and `refresh_ahead`";
+                          `stale`, `soft_timeout`, `hard_timeout`, `refresh_ahead` and `tags`";
 
 /// The options that may be written alone, as a flag: `local` is `local = true`.
 const BARE_FLAGS: [&str; 1] = ["local"];
@@ -134,6 +138,7 @@ impl Options {
         let mut soft_timeout = Once::new("soft_timeout");
         let mut hard_timeout = Once::new("hard_timeout");
         let mut refresh_ahead = Once::new("refresh_ahead");
+        let mut tags = Once::new("tags");
         for option in parse_list(args) {
             let option = match option {
                 Ok(option) => option,
@@ -209,6 +214,10 @@ impl Options {
                     let parsed = flag(cx, value, "local");
                     local.set(cx, &option, parsed);
                 }
+                "tags" => {
+                    let parsed = parse_tags(cx, value);
+                    tags.set(cx, &option, parsed);
+                }
                 unknown => {
                     let hint = suggest(unknown).map(|known| format!("did you mean `{known}`? ")).unwrap_or_default();
                     cx.error_at(
@@ -220,7 +229,11 @@ impl Options {
         }
         // The template is read once the options are: its errors come after theirs.
         let key = key.get().map(|Given { name, tokens, value }| {
-            let value = Template::parse(cx, value);
+            let value = Template::parse(cx, value, Kind::Key);
+            Given { name, tokens, value }
+        });
+        let tags = tags.get().map(|Given { name, tokens, value }| {
+            let value = value.into_iter().map(|literal| Template::parse(cx, literal, Kind::Tag)).collect();
             Given { name, tokens, value }
         });
         Options {
@@ -237,6 +250,7 @@ impl Options {
             soft_timeout: soft_timeout.get(),
             hard_timeout: hard_timeout.get(),
             refresh_ahead: refresh_ahead.get(),
+            tags,
         }
     }
 }
@@ -302,6 +316,7 @@ fn parse_option(input: ParseStream) -> syn::Result<RawOption> {
             "soft_timeout" => "`soft_timeout = \"200ms\"`",
             "hard_timeout" => "`hard_timeout = \"3s\"`",
             "refresh_ahead" => "`refresh_ahead = \"4m\"`",
+            "tags" => "`tags = [\"user:{user_id}\", \"orders\"]`",
             _ => "`name = value`",
         };
         return Err(syn::Error::new(name.span(), format!("`{name}` needs a value: write {example}")));
@@ -358,6 +373,43 @@ fn parse_max_entries(cx: &mut Ctxt, value: &Expr) -> Option<u64> {
         Err(_) => cx.error_at(int, "`max_entries` takes a whole number of entries between 1 and u64::MAX"),
     }
     None
+}
+
+/// `tags = ["user:{user_id}", "orders"]`: the string literals of the array, each a template read
+/// later. An element that is not a string literal is an error at it, and the others are kept.
+fn parse_tags(cx: &mut Ctxt, value: &Expr) -> Option<Vec<LitStr>> {
+    let Expr::Array(array) = value else {
+        let hint = match value {
+            Expr::Lit(ExprLit { lit: Lit::Str(tag), .. }) => format!(": for one tag, write `tags = [{}]`", tag.token()),
+            _ => ", such as `tags = [\"user:{user_id}\", \"orders\"]`".to_string(),
+        };
+        cx.error_at(value, format!("`tags` takes a list of string literals in brackets{hint}"));
+        return None;
+    };
+    if array.elems.is_empty() {
+        cx.error_at(
+            value,
+            "`tags = []` gives no tag: list the tags each entry carries, such as `tags = [\"user:{user_id}\"]`, \
+             or remove `tags`",
+        );
+        return None;
+    }
+    let literals = array
+        .elems
+        .iter()
+        .filter_map(|element| match element {
+            Expr::Lit(ExprLit { lit: Lit::Str(tag), .. }) => Some(tag.clone()),
+            other => {
+                cx.error_at(
+                    other,
+                    "each tag is a string literal, a template such as \"user:{user_id}\" or \"orders\": the macro reads \
+                     it at compile time, so a constant or an expression cannot stand here",
+                );
+                None
+            }
+        })
+        .collect();
+    Some(literals)
 }
 
 fn string(cx: &mut Ctxt, value: &Expr, option: &str, example: &str) -> Option<LitStr> {
@@ -557,7 +609,7 @@ mod tests {
                 "`ttl` must be at least 1 second; to not cache, remove `#[cached]`",
                 "`provider` names a registered provider; to use the default one, remove `provider`",
                 "unknown option `tll`: did you mean `ttl`? `#[cached]` takes `ttl`, `key`, `key_fn`, `provider`, `cache_none`, `cache_if`, `max_entries`, `companions`, `local`, \
-`stale`, `soft_timeout`, `hard_timeout` and `refresh_ahead`",
+`stale`, `soft_timeout`, `hard_timeout`, `refresh_ahead` and `tags`",
                 "expected `,` between options",
                 "duplicate option `key`: give it once",
             ]
@@ -609,5 +661,31 @@ mod tests {
         assert_eq!(errors(quote!(local x)), ["`local` needs a value: write `local` or `local = true`"]);
         // Only `local` is a flag: the others still need their value.
         assert_eq!(errors(quote!(cache_none)), ["`cache_none` needs a value: write `cache_none = true`"]);
+    }
+
+    #[test]
+    fn tags_take_an_array_of_string_literals() {
+        let tags = |args| {
+            let options = Options::parse(&mut Ctxt::default(), args);
+            options.tags.map(|given| given.value.iter().map(|tag| tag.literal.value()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            tags(quote!(tags = ["user:{user_id}", "orders"])),
+            Some(vec!["user:{user_id}".into(), "orders".into()])
+        );
+        assert_eq!(tags(quote!(ttl = 5)), None);
+        assert!(errors(quote!(tags = ["user:{user_id}", "orders"], key = "a:{id}")).is_empty());
+        assert_eq!(
+            errors(quote!(tags = "orders")),
+            ["`tags` takes a list of string literals in brackets: for one tag, write `tags = [\"orders\"]`"]
+        );
+        assert!(errors(quote!(tags = orders()))[0]
+            .starts_with("`tags` takes a list of string literals in brackets, such as"));
+        // The element that is not a string is reported, and the others are still read.
+        assert_eq!(tags(quote!(tags = [ORDERS, "user:{id}"])), Some(vec!["user:{id}".into()]));
+        assert!(errors(quote!(tags = [ORDERS, "user:{id}"]))[0].starts_with("each tag is a string literal"));
+        assert!(errors(quote!(tags = []))[0].starts_with("`tags = []` gives no tag"));
+        assert_eq!(errors(quote!(tags = ["a"], tags = ["b"])), ["duplicate option `tags`: give it once"]);
+        assert_eq!(errors(quote!(tags)), ["`tags` needs a value: write `tags = [\"user:{user_id}\", \"orders\"]`"]);
     }
 }

@@ -75,6 +75,7 @@ fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) 
     let ret_ty = &plan.ret_ty;
     let site = site(plan);
     let key = key_expr(plan, func, written_in);
+    let tags = tags_expr(plan, func);
     let ttl = ttl_expr(plan);
     let cache_if = cache_if_expr(plan);
     // The runtime call is spanned at the type that is cached: its `Mode` bound is where a type
@@ -165,7 +166,7 @@ fn through_cache(plan: &Plan, func: &Function, refresh: bool, written_in: &str) 
     quote! {{
         static __CACHE_SITE: ::cache_runtime::__private::CallSite = #site;
         let __cache_key: ::cache_runtime::__private::KeyBuilder = #key;
-        let __cache_tags = ::cache_runtime::__private::NoTags;
+        #tags
         #ttl
         #cache_if
         #fresh
@@ -520,38 +521,7 @@ fn label(plan: &Plan) -> TokenStream {
 fn key_expr(plan: &Plan, func: &Function, written_in: &str) -> TokenStream {
     match &plan.key {
         Key::Template(segments) => {
-            let mut capacity = 0usize;
-            let mut pushes = Vec::new();
-            for segment in segments {
-                match segment {
-                    Segment::Literal(text) => {
-                        capacity += text.len();
-                        pushes.push(quote!(__cache_key.literal(#text);));
-                    }
-                    Segment::Placeholder(placeholder) => {
-                        capacity += 8;
-                        let root = &placeholder.root;
-                        let members = placeholder.members.iter().map(|m| quote!(.#m));
-                        let push = match placeholder.members.is_empty() && !placeholder.debug {
-                            true => writer(plan, root),
-                            false => Writer::Other,
-                        };
-                        pushes.push(match push {
-                            Writer::Integer(derefs) => {
-                                quote_spanned!(placeholder.span=> __cache_key.integer(#(#derefs)* #root);)
-                            }
-                            Writer::Text => quote_spanned!(placeholder.span=>
-                                __cache_key.text(::core::convert::AsRef::<str>::as_ref(&#root));),
-                            Writer::Other if placeholder.debug => {
-                                quote_spanned!(placeholder.span=> __cache_key.debug(&#root #(#members)*);)
-                            }
-                            Writer::Other => {
-                                quote_spanned!(placeholder.span=> __cache_key.value(&#root #(#members)*);)
-                            }
-                        });
-                    }
-                }
-            }
+            let (capacity, pushes) = template_pushes(func, segments);
             quote! {{
                 let mut __cache_key = ::cache_runtime::__private::KeyBuilder::with_capacity(#capacity);
                 #(#pushes)*
@@ -561,7 +531,7 @@ fn key_expr(plan: &Plan, func: &Function, written_in: &str) -> TokenStream {
         Key::Default(params) => {
             let capacity = 9 * params.len();
             let pushes = params.iter().map(|param| {
-                let push = match writer(plan, param) {
+                let push = match writer(func, param) {
                     Writer::Integer(derefs) => quote_spanned!(param.span()=> __cache_key.integer(#(#derefs)* #param);),
                     Writer::Text => quote_spanned!(param.span()=>
                         __cache_key.text_argument(::core::convert::AsRef::<str>::as_ref(&#param));),
@@ -611,6 +581,67 @@ fn key_expr(plan: &Plan, func: &Function, written_in: &str) -> TokenStream {
     }
 }
 
+/// The statements that write a template's text and values into `__cache_key` (a `KeyBuilder`, or
+/// `Tags`, which derefs to one), and how many bytes they are expected to write. A key template and
+/// each tag are written alike.
+fn template_pushes(func: &Function, segments: &[Segment]) -> (usize, Vec<TokenStream>) {
+    let mut capacity = 0usize;
+    let mut pushes = Vec::new();
+    for segment in segments {
+        match segment {
+            Segment::Literal(text) => {
+                capacity += text.len();
+                pushes.push(quote!(__cache_key.literal(#text);));
+            }
+            Segment::Placeholder(placeholder) => {
+                capacity += 8;
+                let root = &placeholder.root;
+                let members = placeholder.members.iter().map(|m| quote!(.#m));
+                let push = match placeholder.members.is_empty() && !placeholder.debug {
+                    true => writer(func, root),
+                    false => Writer::Other,
+                };
+                pushes.push(match push {
+                    Writer::Integer(derefs) => {
+                        quote_spanned!(placeholder.span=> __cache_key.integer(#(#derefs)* #root);)
+                    }
+                    Writer::Text => quote_spanned!(placeholder.span=>
+                        __cache_key.text(::core::convert::AsRef::<str>::as_ref(&#root));),
+                    Writer::Other if placeholder.debug => {
+                        quote_spanned!(placeholder.span=> __cache_key.debug(&#root #(#members)*);)
+                    }
+                    Writer::Other => {
+                        quote_spanned!(placeholder.span=> __cache_key.value(&#root #(#members)*);)
+                    }
+                });
+            }
+        }
+    }
+    (capacity, pushes)
+}
+
+/// `let __cache_tags = ...;`: `NoTags` for a function without tags, which costs nothing; otherwise
+/// `Tags` holding each tag, written as a key template is, and ended by `end_tag`.
+fn tags_expr(plan: &Plan, func: &Function) -> TokenStream {
+    if plan.tags.is_empty() {
+        return quote!(let __cache_tags = ::cache_runtime::__private::NoTags;);
+    }
+    let mut capacity = 0usize;
+    let mut pushes = Vec::new();
+    for segments in &plan.tags {
+        let (tag_capacity, tag_pushes) = template_pushes(func, segments);
+        capacity += tag_capacity + 1;
+        pushes.push(quote!(#(#tag_pushes)* __cache_key.end_tag();));
+    }
+    quote! {
+        let __cache_tags = {
+            let mut __cache_key = ::cache_runtime::__private::Tags::with_capacity(#capacity);
+            #(#pushes)*
+            __cache_key
+        };
+    }
+}
+
 /// `let mut __cache_key = ...;` holding the function's path as the compiler names it, with room
 /// for `capacity` more bytes.
 fn function_path(plan: &Plan, written_in: &str, capacity: usize) -> TokenStream {
@@ -642,8 +673,8 @@ enum Writer {
 
 /// The writer of the parameter `name`, from the type it is declared with. Only the types whose
 /// `Display` the fast writers reproduce exactly are picked, by their plain names.
-fn writer(plan: &Plan, name: &syn::Ident) -> Writer {
-    let Some(param) = plan.helper.params.iter().find(|param| param.name == *name) else {
+fn writer(func: &Function, name: &syn::Ident) -> Writer {
+    let Some(param) = func.params.iter().find(|param| param.name.as_ref() == Some(name)) else {
         return Writer::Other;
     };
     let mut ty = &param.ty;
@@ -793,5 +824,32 @@ mod tests {
             .contains("function_path(::core::any::type_name_of_val(&__cache_marker),\"count_invalidate\",\"count\",)"));
         assert!(text.contains("__cache_key.literal(\":\");__cache_key.integer(n);"), "{text}");
         assert!(text.contains("asyncfncount_invalidate<T>(n:u8)->bool"), "{text}");
+    }
+
+    #[test]
+    fn tags_are_written_as_key_templates_are_and_only_where_given() {
+        let text = compact(cached(
+            quote!(key = "order:{id}", tags = ["user:{user_id}", "orders"]),
+            quote!(
+                async fn order(id: u64, user_id: u64) -> u64 {
+                    id
+                }
+            ),
+        ));
+        let tags = "let__cache_tags={letmut__cache_key=::cache_runtime::__private::Tags::with_capacity(21usize);\
+                    __cache_key.literal(\"user:\");__cache_key.integer(user_id);__cache_key.end_tag();\
+                    __cache_key.literal(\"orders\");__cache_key.end_tag();__cache_key};";
+        // In the function and in `order_refresh`, which stores as the function does.
+        assert_eq!(text.matches(tags).count(), 2, "{text}");
+        assert!(!text.contains("NoTags"), "{text}");
+        let untagged = compact(cached(
+            quote!(key = "order:{id}"),
+            quote!(
+                async fn order(id: u64) -> u64 {
+                    id
+                }
+            ),
+        ));
+        assert_eq!(untagged.matches("let__cache_tags=::cache_runtime::__private::NoTags;").count(), 2, "{untagged}");
     }
 }

@@ -1,23 +1,43 @@
-//! Parses key templates: literal text with `{param}` and `{param.field}` placeholders, written with
-//! `Display`, and `{param:?}` ones, written with `Debug`.
+//! Parses key and tag templates: literal text with `{param}` and `{param.field}` placeholders,
+//! written with `Display`, and `{param:?}` ones, written with `Debug`.
 
 use proc_macro2::Span;
 use syn::{Ident, LitStr, Member};
 
 use crate::ctxt::Ctxt;
 
-/// `key = "..."`: the literal as written and what was read from it.
+/// What a template gives: the rules are the same, the messages name it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `key = "..."`.
+    Key,
+    /// One of `tags = [...]`. A tag is never read as a glob pattern, so its text may hold `*`.
+    Tag,
+}
+
+impl Kind {
+    /// What the template gives, in messages: `key` or `tag`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Key => "key",
+            Kind::Tag => "tag",
+        }
+    }
+}
+
+/// `key = "..."`, or a tag of `tags = [...]`: the literal as written and what was read from it.
 pub struct Template {
     /// Where errors about the template point.
     pub literal: LitStr,
+    pub kind: Kind,
     pub segments: Vec<Segment>,
 }
 
 impl Template {
     /// Parses `literal`; errors go to `cx`, see [`parse`].
-    pub fn parse(cx: &mut Ctxt, literal: LitStr) -> Template {
-        let segments = parse(cx, &literal);
-        Template { literal, segments }
+    pub fn parse(cx: &mut Ctxt, literal: LitStr, kind: Kind) -> Template {
+        let segments = parse(cx, &literal, kind);
+        Template { literal, kind, segments }
     }
 
     /// The placeholders, in template order.
@@ -74,11 +94,16 @@ pub const GLOB_CHARS: &[char] = &['*', '?', '[', ']', '\\'];
 /// the placeholders that could be read still shape the invalidation helper. Every error points at
 /// the string literal (a span inside a string is not available on stable Rust), and its message
 /// names the placeholder or character at fault.
-fn parse(cx: &mut Ctxt, template: &LitStr) -> Vec<Segment> {
+fn parse(cx: &mut Ctxt, template: &LitStr, kind: Kind) -> Vec<Segment> {
     let text = template.value();
     let span = template.span();
+    let noun = kind.noun();
     if text.is_empty() {
-        cx.error_span(span, "the key template is empty: write a prefix and placeholders, such as \"user:{id}\", or remove `key` for the default key");
+        let message = match kind {
+            Kind::Key => "the key template is empty: write a prefix and placeholders, such as \"user:{id}\", or remove `key` for the default key",
+            Kind::Tag => "this tag is empty: write its text, such as \"orders\" or \"user:{user_id}\", or remove it from `tags`",
+        };
+        cx.error_span(span, message);
     }
     let mut segments = Vec::new();
     let mut literal = String::new();
@@ -94,7 +119,9 @@ fn parse(cx: &mut Ctxt, template: &LitStr) -> Vec<Segment> {
                 chars.next();
                 literal.push('}');
             }
-            '}' => cx.error_span(span, "unmatched `}` in the key template: write `}}` for a literal brace"),
+            '}' => {
+                cx.error_span(span, format!("unmatched `}}` in the {noun} template: write `}}}}` for a literal brace"))
+            }
             '{' => {
                 let mut inner = String::new();
                 let mut closed = false;
@@ -108,9 +135,9 @@ fn parse(cx: &mut Ctxt, template: &LitStr) -> Vec<Segment> {
                 if !closed {
                     let name = inner.split(':').next().unwrap_or_default().to_string();
                     let message = if name.trim().is_empty() {
-                        format!("unclosed `{{{inner}` in the key template: close the placeholder with `}}`, or write `{{{{` for a literal brace")
+                        format!("unclosed `{{{inner}` in the {noun} template: close the placeholder with `}}`, or write `{{{{` for a literal brace")
                     } else {
-                        format!("unclosed `{{{inner}` in the key template: write `{{{name}}}`")
+                        format!("unclosed `{{{inner}` in the {noun} template: write `{{{name}}}`")
                     };
                     cx.error_span(span, message);
                     if name.trim().is_empty() {
@@ -121,12 +148,12 @@ fn parse(cx: &mut Ctxt, template: &LitStr) -> Vec<Segment> {
                 if !literal.is_empty() {
                     segments.push(Segment::Literal(std::mem::take(&mut literal)));
                 }
-                if let Some(placeholder) = placeholder(cx, &inner, span) {
+                if let Some(placeholder) = placeholder(cx, &inner, span, kind) {
                     segments.push(Segment::Placeholder(placeholder));
                 }
             }
-            c if GLOB_CHARS.contains(&c) && reported_glob.contains(&c) => {}
-            c if GLOB_CHARS.contains(&c) => {
+            c if kind == Kind::Key && GLOB_CHARS.contains(&c) && reported_glob.contains(&c) => {}
+            c if kind == Kind::Key && GLOB_CHARS.contains(&c) => {
                 reported_glob.push(c);
                 cx.error_span(
                     span,
@@ -148,11 +175,14 @@ fn parse(cx: &mut Ctxt, template: &LitStr) -> Vec<Segment> {
 
 /// Reads `root.member...` and an optional `:?`; any other format spec is reported, and the
 /// placeholder before it is kept.
-fn placeholder(cx: &mut Ctxt, inner: &str, span: Span) -> Option<Placeholder> {
+fn placeholder(cx: &mut Ctxt, inner: &str, span: Span, kind: Kind) -> Option<Placeholder> {
+    let noun = kind.noun();
     if inner.trim().is_empty() {
         cx.error_span(
             span,
-            "empty `{}` in the key template: name a parameter, such as `{id}`; write `{{}}` for literal braces",
+            format!(
+                "empty `{{}}` in the {noun} template: name a parameter, such as `{{id}}`; write `{{{{}}}}` for literal braces"
+            ),
         );
         return None;
     }
@@ -164,7 +194,7 @@ fn placeholder(cx: &mut Ctxt, inner: &str, span: Span) -> Option<Placeholder> {
             cx.error_span(
                 span,
                 format!(
-                    "`{{{inner}}}`: `:{spec}` is not a format spec of keys, which take only `:?`: write `{{{path}}}` \
+                    "`{{{inner}}}`: `:{spec}` is not a format spec of {noun}s, which take only `:?`: write `{{{path}}}` \
                      for the value's `Display`, or `{{{path}:?}}` for its `Debug`"
                 ),
             );
@@ -215,7 +245,7 @@ pub fn may_appear_in_value(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse, Segment};
+    use super::{parse, Kind, Segment};
     use crate::ctxt::Ctxt;
     use proc_macro2::Span;
     use syn::LitStr;
@@ -235,8 +265,12 @@ mod tests {
 
     /// The segments as text (`lit:` and `{...}`) and the error messages.
     fn run(template: &str) -> (Vec<String>, Vec<String>) {
+        run_as(template, Kind::Key)
+    }
+
+    fn run_as(template: &str, kind: Kind) -> (Vec<String>, Vec<String>) {
         let mut cx = Ctxt::default();
-        let segments = parse(&mut cx, &LitStr::new(template, Span::call_site()));
+        let segments = parse(&mut cx, &LitStr::new(template, Span::call_site()), kind);
         let segments = segments
             .iter()
             .map(|segment| match segment {
@@ -298,5 +332,28 @@ mod tests {
             let (_, errors) = run(template);
             assert_eq!(errors.len(), 1, "{template}: {errors:?}");
         }
+    }
+
+    #[test]
+    fn a_tag_follows_the_key_rules_and_its_messages_say_tag() {
+        let (segments, errors) = run_as("user:{user_id}:{filter:?}:{{x}}", Kind::Tag);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(segments, ["lit:user:", "{user_id}", "lit::", "{filter:?}", "lit::{x}"]);
+        let (_, errors) = run_as("user:{id:>5}:{", Kind::Tag);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("is not a format spec of tags"), "{errors:?}");
+        assert!(errors[1].contains("in the tag template"), "{errors:?}");
+        let (_, errors) = run_as("", Kind::Tag);
+        assert_eq!(
+            errors,
+            ["this tag is empty: write its text, such as \"orders\" or \"user:{user_id}\", or remove it from `tags`"]
+        );
+    }
+
+    #[test]
+    fn a_tag_is_no_glob_pattern_and_may_hold_its_characters() {
+        let (segments, errors) = run_as("region[eu]*", Kind::Tag);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(segments, ["lit:region[eu]*"]);
     }
 }

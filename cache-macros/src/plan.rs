@@ -46,6 +46,8 @@ pub struct Plan {
     pub local: bool,
     /// `stale`, `soft_timeout`, `hard_timeout`, `refresh_ahead`: `None` when none is given.
     pub fresh: Option<Fresh>,
+    /// `tags = [...]`: each tag's template, in order; empty without tags.
+    pub tags: Vec<Vec<Segment>>,
 }
 
 /// The options of "fresh, stale, refreshed", as given.
@@ -109,6 +111,8 @@ impl Plan {
         let named = func.params.iter().filter_map(|param| Some((param.name.as_ref()?, &param.ty)));
 
         let template = options.key.as_ref().map(|given| given.value.literal.value());
+        let tags =
+            options.tags.map_or_else(Vec::new, |given| given.value.into_iter().map(|tag| tag.segments).collect());
         let companions = options.companions.as_ref().is_none_or(|given| given.value) && !func.async_trait;
         let (key, helper_receiver, params) = match (options.key, options.key_fn) {
             (None, Some(key_fn)) => {
@@ -162,6 +166,7 @@ impl Plan {
                     Some(Fresh { stale, soft_timeout, hard_timeout, refresh_ahead })
                 }
             },
+            tags,
         }
     }
 }

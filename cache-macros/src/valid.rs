@@ -6,7 +6,7 @@ use syn::Ident;
 use crate::ast::{is_async_trait, Function, Shape};
 use crate::attr::{Given, Options, Ttl};
 use crate::ctxt::Ctxt;
-use crate::key::{self, Placeholder, Segment, Template};
+use crate::key::{self, Kind, Placeholder, Segment, Template};
 use crate::plan;
 
 pub fn check(cx: &mut Ctxt, options: &Options, func: &Function) {
@@ -34,6 +34,9 @@ pub fn check(cx: &mut Ctxt, options: &Options, func: &Function) {
     if let Some(template) = &options.key {
         placeholders(cx, &template.value, func);
         separated(cx, &template.value);
+    }
+    if let Some(tags) = &options.tags {
+        self::tags(cx, &tags.value, func);
     }
     if let (Some(flag), false) = (&options.cache_none, matches!(func.shape, Shape::Option(_))) {
         cx.error_at(
@@ -107,6 +110,33 @@ fn receiver_without_key(func: &Function) -> String {
     )
 }
 
+/// Each tag is a template as a key is, and more: its text holds no control character (a newline
+/// separates the tags of an entry), and no template is given twice.
+fn tags(cx: &mut Ctxt, tags: &[Template], func: &Function) {
+    for (n, template) in tags.iter().enumerate() {
+        placeholders(cx, template, func);
+        separated(cx, template);
+        let control = template.segments.iter().find_map(|segment| match segment {
+            Segment::Literal(text) => text.chars().find(|c| c.is_control()),
+            Segment::Placeholder(_) => None,
+        });
+        if let Some(c) = control {
+            cx.error_at(
+                &template.literal,
+                format!(
+                    "this tag holds the control character `{}`: an entry's tags are kept one per line, and a tag is \
+                     text without control characters; remove it",
+                    c.escape_default()
+                ),
+            );
+        }
+        let text = template.literal.value();
+        if tags[..n].iter().any(|earlier| earlier.literal.value() == text) {
+            cx.error_at(&template.literal, format!("the tag {text:?} is given twice: remove this one"));
+        }
+    }
+}
+
 /// Each placeholder names a parameter, or `self` in a method.
 fn placeholders(cx: &mut Ctxt, template: &Template, func: &Function) {
     let names: Vec<&Ident> = func.params.iter().filter_map(|param| param.name.as_ref()).collect();
@@ -149,7 +179,7 @@ fn separated(cx: &mut Ctxt, template: &Template) {
             Segment::Placeholder(placeholder) => {
                 if let Some(before) = previous {
                     if between.chars().all(key::may_appear_in_value) {
-                        cx.error_at(&template.literal, not_separated(before, &between, placeholder));
+                        cx.error_at(&template.literal, not_separated(before, &between, placeholder, template.kind));
                     }
                 }
                 previous = Some(placeholder);
@@ -159,12 +189,13 @@ fn separated(cx: &mut Ctxt, template: &Template) {
     }
 }
 
-fn not_separated(before: &Placeholder, between: &str, after: &Placeholder) -> String {
+fn not_separated(before: &Placeholder, between: &str, after: &Placeholder, kind: Kind) -> String {
     let (before, after) = (before.text(), after.text());
+    let noun = kind.noun();
     if between.is_empty() {
         format!(
             "`{{{before}}}{{{after}}}`: put a separator such as `:` or `/` between the two placeholders; \
-             without one, two different argument lists could give the same key (`1`,`23` and `12`,`3` both give `123`)"
+             without one, two different argument lists could give the same {noun} (`1`,`23` and `12`,`3` both give `123`)"
         )
     } else {
         format!(
@@ -369,5 +400,32 @@ mod tests {
         );
         assert!(errors(quote!(key = "count:{self.id}:{a}:{r#type}"), func.clone()).is_empty());
         assert!(errors(quote!(key = "count:{a}:{r#type}"), func).is_empty());
+    }
+
+    #[test]
+    fn tags_are_checked_as_keys_are_and_for_what_only_tags_refuse() {
+        let func = quote!(
+            async fn order(id: u64, user_id: u64) -> u64 {
+                id
+            }
+        );
+        assert!(errors(quote!(key = "order:{id}", tags = ["user:{user_id}", "orders"]), func.clone()).is_empty());
+        assert!(errors(quote!(tags = ["user:{user_id}", "all:{id:?}"]), func.clone()).is_empty(), "the default key");
+        assert_eq!(
+            errors(quote!(tags = ["user:{user}"]), func.clone()),
+            ["`{user}` names no parameter of `order`, whose parameters are `id` and `user_id`"]
+        );
+        assert_eq!(
+            errors(quote!(tags = ["orders", "user:{user_id}", "orders"]), func.clone()),
+            ["the tag \"orders\" is given twice: remove this one"]
+        );
+        assert_eq!(
+            errors(quote!(tags = ["a\nb"]), func.clone()),
+            ["this tag holds the control character `\\n`: an entry's tags are kept one per line, and a tag is text \
+              without control characters; remove it"]
+        );
+        let glued = errors(quote!(tags = ["{id}{user_id}"]), func.clone());
+        assert!(glued[0].ends_with("could give the same tag (`1`,`23` and `12`,`3` both give `123`)"), "{glued:?}");
+        assert!(errors(quote!(tags = ["{self.tenant}"]), func)[0].contains("names `self`, but `order` takes no `self`"));
     }
 }

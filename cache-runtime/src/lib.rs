@@ -68,6 +68,7 @@ mod value;
 /// | `soft_timeout` | a duration, below `hard_timeout`; needs `stale` | none | with a stale value at hand, the caller waits this long, then gets it while the body goes on in the background and stores its value |
 /// | `hard_timeout` | a duration; needs `stale` | none | with a stale value at hand, the body is dropped after this long (in the background too) |
 /// | `refresh_ahead` | a duration below `ttl` | none | a hit on an entry older than this returns at once and starts one background refresh of the key (per fleet on Redis) |
+/// | `tags` | a list of string literals, each a template as `key` is (`tags = ["user:{user_id}", "orders"]`) | none | each entry carries these tags; [`invalidate_tag`] drops every entry of a tag, of any function, in one write; a tag is never empty, holds no control character and is not given twice |
 ///
 /// `Result<T, E>` stores `Ok` only, `Option<T>` stores `Some` only (and `None` with
 /// `cache_none = true`), anything else is stored whole. The return type is read as written: a

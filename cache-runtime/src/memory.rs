@@ -478,6 +478,7 @@ impl MemoryProvider {
     }
 
     /// Takes a mark set on Redis (a near cache's channel said so).
+    #[cfg(feature = "redis")]
     pub(crate) fn note_tag(&self, tag: &str, at: u64) {
         let longest = self.inner.longest_tagged.load(Ordering::Relaxed);
         self.inner.marks.note(tag, at, self.inner.now(), longest);

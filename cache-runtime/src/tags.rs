@@ -242,6 +242,7 @@ impl Marks {
 
     /// Takes a mark set elsewhere (Redis, through the near cache's channel): the clock moves up
     /// to it, and the tag's mark too.
+    #[cfg(any(feature = "redis", test))]
     pub(crate) fn note(&self, tag: &str, at: u64, now: u64, longest: u64) {
         let mut map = self.marks.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.clock.fetch_max(at, Ordering::SeqCst);
