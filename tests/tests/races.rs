@@ -1,8 +1,9 @@
 //! Races between computations and invalidations, on memory and on Redis, within one instance and
 //! across two (two providers built separately, as two processes would build them).
 //!
-//! The rule under test: once `<fn>_invalidate`, `delete`, `clear_pattern` or `clear` returns, no
-//! caller is served a value whose computation started before it, and no such value is stored.
+//! The rule under test: once `<fn>_invalidate`, `delete`, `clear_pattern`, `clear` or
+//! `invalidate_tag` returns, no caller is served a value whose computation started before it, and
+//! no such value is stored.
 #![cfg(feature = "redis")]
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use cache_tests::rows::{version, write};
 use cache_tests::Rng;
 
 /// A slow read of a row: the version it saw when it started.
-#[cached(ttl = 60, key = "row:{id}")]
+#[cached(ttl = 60, key = "row:{id}", tags = ["row-of:{id}", "rows"])]
 async fn read_row(id: u64) -> u64 {
     let seen = version(id);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -30,6 +31,10 @@ enum How {
     Delete,
     ClearPattern,
     Clear,
+    /// The tag of this row alone.
+    Tag,
+    /// The tag every row carries.
+    TagAll,
 }
 
 async fn invalidate(how: How, id: u64) {
@@ -45,6 +50,12 @@ async fn invalidate(how: How, id: u64) {
         }
         How::Clear => {
             cache_runtime::clear().await.unwrap();
+        }
+        How::Tag => {
+            cache_runtime::invalidate_tag(&format!("row-of:{id}")).await.unwrap();
+        }
+        How::TagAll => {
+            cache_runtime::invalidate_tag("rows").await.unwrap();
         }
     }
 }
@@ -84,7 +95,7 @@ where
     }
 }
 
-const ALL: [How; 4] = [How::Invalidate, How::Delete, How::ClearPattern, How::Clear];
+const ALL: [How; 6] = [How::Invalidate, How::Delete, How::ClearPattern, How::Clear, How::Tag, How::TagAll];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_memory_an_invalidation_wins_over_a_computation_in_flight() {
@@ -124,7 +135,7 @@ async fn across_two_instances_an_invalidation_on_one_wins_over_a_computation_on_
 static FLOORS: LazyLock<Mutex<HashMap<u64, u64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// The version each stress read saw when its computation started, after a random delay.
-#[cached(ttl = 60, key = "stress:{id}")]
+#[cached(ttl = 60, key = "stress:{id}", tags = ["stress-of:{id}", "stress"])]
 async fn stress_read(id: u64, delay_us: u64) -> u64 {
     let seen = version(id);
     tokio::time::sleep(Duration::from_micros(delay_us)).await;
@@ -153,7 +164,7 @@ async fn stress<P: CacheProvider + Clone>(
                 for _ in 0..ops {
                     let provider = providers[rng.below(providers.len() as u64) as usize].clone();
                     let id = STRESS_KEYS[rng.below(STRESS_KEYS.len() as u64) as usize];
-                    match rng.below(10) {
+                    match rng.below(12) {
                         0..=5 => {
                             let floor = *FLOORS.lock().unwrap().get(&id).unwrap_or(&0);
                             let got = with_provider(provider, stress_read(id, rng.below(3_000))).await;
@@ -164,6 +175,17 @@ async fn stress<P: CacheProvider + Clone>(
                             let new = write(id);
                             with_provider(provider, stress_read_invalidate(id)).await;
                             raise(id, new);
+                        }
+                        10 => {
+                            let new = write(id);
+                            let tag = format!("stress-of:{id}");
+                            with_provider(provider, async { cache_runtime::invalidate_tag(&tag).await }).await.unwrap();
+                            raise(id, new);
+                        }
+                        11 => {
+                            let news: Vec<_> = STRESS_KEYS.iter().map(|&id| (id, write(id))).collect();
+                            with_provider(provider, cache_runtime::invalidate_tag("stress")).await.unwrap();
+                            news.into_iter().for_each(|(id, new)| raise(id, new));
                         }
                         8 => {
                             let news: Vec<_> = STRESS_KEYS.iter().map(|&id| (id, write(id))).collect();
