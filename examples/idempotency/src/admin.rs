@@ -1,4 +1,5 @@
-//! `POST /admin/cache/clear` and `DELETE /admin/cache/{idempotency_key}`, behind a bearer token.
+//! `POST /admin/cache/clear`, `DELETE /admin/cache/{idempotency_key}` and
+//! `DELETE /admin/cache/customer/{customer_id}`, behind a bearer token.
 //!
 //! With `ADMIN_TOKEN` set, a call needs `Authorization: Bearer <ADMIN_TOKEN>`; anything else is a
 //! 401 with `WWW-Authenticate: Bearer`. With `ADMIN_TOKEN` unset (or empty) the endpoints are
@@ -71,6 +72,30 @@ pub async fn delete(Path(key): Path<String>) -> Result<Json<Deleted>, ApiError> 
     let removed = cache::invalidate(&key).await;
     tracing::info!(idempotency_key = %key.short(), extract = removed.extract, analyze = removed.analyze, "[CACHE DELETE]");
     Ok(Json(Deleted { idempotency_key: key, removed }))
+}
+
+/// The answer of `DELETE /admin/cache/customer/{customer_id}`.
+#[derive(Serialize)]
+pub struct CustomerDropped {
+    /// The customer, as given.
+    pub customer_id: String,
+    /// The tag its answers carry, which was invalidated.
+    pub tag: String,
+}
+
+/// `DELETE /admin/cache/customer/{customer_id}`: drops every `/extract` and `/analyze` answer of
+/// one customer, on every instance, however many meetings they had. 200 whether or not any was
+/// stored (a tag's invalidation does not count what it drops); 422 for a blank id; 503 when the
+/// store did not take it.
+pub async fn delete_customer(Path(customer_id): Path<String>) -> Result<Json<CustomerDropped>, ApiError> {
+    let customer_id = customer_id.trim().to_owned();
+    if customer_id.is_empty() {
+        return Err(ApiError::invalid("customer_id", "must not be blank"));
+    }
+    cache::invalidate_customer(&customer_id).await?;
+    let tag = cache::customer_tag(&customer_id);
+    tracing::info!(%tag, "[CACHE DELETE CUSTOMER]");
+    Ok(Json(CustomerDropped { customer_id, tag }))
 }
 
 #[cfg(test)]

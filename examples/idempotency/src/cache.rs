@@ -108,13 +108,18 @@ struct Step<'a> {
     stale: Duration,
 }
 
-#[cached(ttl = step.ttl, stale = step.stale, key = "extract:{idempotency_key}")]
-async fn extract_step(idempotency_key: &IdempotencyKey, step: Step<'_>) -> Result<Extraction, LlmError> {
+// Tagged by customer, so that one call drops every answer of one customer (`invalidate_customer`).
+#[cached(ttl = step.ttl, stale = step.stale, key = "extract:{idempotency_key}", tags = ["customer:{customer}"])]
+async fn extract_step(
+    idempotency_key: &IdempotencyKey,
+    customer: &str,
+    step: Step<'_>,
+) -> Result<Extraction, LlmError> {
     step.llm.extract(&step.request.transcript, &step.request.metadata).await
 }
 
-#[cached(ttl = step.ttl, stale = step.stale, key = "analyze:{idempotency_key}")]
-async fn analyze_step(idempotency_key: &IdempotencyKey, step: Step<'_>) -> Result<Analysis, LlmError> {
+#[cached(ttl = step.ttl, stale = step.stale, key = "analyze:{idempotency_key}", tags = ["customer:{customer}"])]
+async fn analyze_step(idempotency_key: &IdempotencyKey, customer: &str, step: Step<'_>) -> Result<Analysis, LlmError> {
     step.llm.analyze(&step.request.transcript, &step.request.metadata).await
 }
 
@@ -149,7 +154,9 @@ pub async fn extract(
         let answer = llm.extract(&request.transcript, &request.metadata).await?;
         return Ok(Served { answer, status: CacheStatus::Uncached, key: None });
     };
-    let (answer, outcome) = cache_runtime::outcome(extract_step(&key, Step { llm, request, ttl, stale })).await;
+    let customer = request.metadata.customer_id.as_deref().unwrap_or_default();
+    let (answer, outcome) =
+        cache_runtime::outcome(extract_step(&key, customer, Step { llm, request, ttl, stale })).await;
     Ok(Served { answer: answer?, status: CacheStatus::of(outcome), key: Some(key) })
 }
 
@@ -177,7 +184,9 @@ pub async fn analyze(
         let answer = llm.analyze(&request.transcript, &request.metadata).await?;
         return Ok(Served { answer, status: CacheStatus::Uncached, key: None });
     };
-    let (answer, outcome) = cache_runtime::outcome(analyze_step(&key, Step { llm, request, ttl, stale })).await;
+    let customer = request.metadata.customer_id.as_deref().unwrap_or_default();
+    let (answer, outcome) =
+        cache_runtime::outcome(analyze_step(&key, customer, Step { llm, request, ttl, stale })).await;
     Ok(Served { answer: answer?, status: CacheStatus::of(outcome), key: Some(key) })
 }
 
@@ -202,6 +211,28 @@ pub struct Removed {
 /// ```
 pub async fn invalidate(key: &IdempotencyKey) -> Removed {
     Removed { extract: extract_step_invalidate(key).await, analyze: analyze_step_invalidate(key).await }
+}
+
+/// The tag of every answer stored for `customer_id`: `customer:` and the id escaped as the
+/// macro escapes it.
+///
+/// ```
+/// assert_eq!(idempotency_service::cache::customer_tag("CUST 1"), "customer:CUST%201");
+/// ```
+pub fn customer_tag(customer_id: &str) -> String {
+    format!("customer:{}", cache_runtime::key::escape(customer_id))
+}
+
+/// Drops every answer stored for one customer, whatever their meetings, on every instance, in
+/// one call whose cost does not depend on how many there are (a tag: see the runtime's README).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cache_runtime::CacheError> {
+/// idempotency_service::cache::invalidate_customer("CUST-001").await?;
+/// # Ok(()) }
+/// ```
+pub async fn invalidate_customer(customer_id: &str) -> Result<(), CacheError> {
+    cache_runtime::invalidate_tag(&customer_tag(customer_id)).await
 }
 
 /// The patterns that match every answer this service stores.

@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/admin/cache/clear", post(admin::clear))
         .route("/admin/cache/{idempotency_key}", delete(admin::delete))
+        .route("/admin/cache/customer/{customer_id}", delete(admin::delete_customer))
         .route_layer(middleware::from_fn_with_state(state.clone(), admin::require_token));
     Router::new()
         .route("/extract", post(extract))

@@ -86,3 +86,44 @@ async fn without_admin_token_the_endpoints_are_disabled() {
         assert!(json["message"].as_str().unwrap().contains("ADMIN_TOKEN"));
     }
 }
+
+fn meeting_of(meeting_id: &str, customer_id: &str) -> serde_json::Value {
+    let mut body = meeting(meeting_id);
+    body["metadata"]["customer_id"] = customer_id.into();
+    body
+}
+
+#[tokio::test]
+async fn dropping_a_customer_drops_all_its_answers_and_no_one_elses() {
+    let service = start().await;
+    let client = client();
+    let (extract, analyze) = (service.url("/extract"), service.url("/analyze"));
+    let mine = [meeting_of("MTG-c1", "CUST-drop me"), meeting_of("MTG-c2", "CUST-drop me")];
+    let theirs = meeting_of("MTG-c3", "CUST-keep");
+    for body in mine.iter().chain([&theirs]) {
+        assert_eq!(post_json(&client, &extract, body).await.cache(), "MISS");
+        assert_eq!(post_json(&client, &analyze, body).await.cache(), "MISS");
+        assert_eq!(post_json(&client, &extract, body).await.cache(), "HIT");
+    }
+
+    let url = service.url("/admin/cache/customer/CUST-drop%20me");
+    let refused = read(client.delete(&url).send().await.unwrap()).await;
+    assert_eq!(refused.status, 401, "the token is needed: {}", refused.text());
+    let reply = read(client.delete(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["customer_id"], "CUST-drop me");
+    assert_eq!(reply.json()["tag"], "customer:CUST-drop%20me");
+
+    for body in &mine {
+        assert_eq!(post_json(&client, &extract, body).await.cache(), "MISS", "the customer's answers are gone");
+        assert_eq!(post_json(&client, &analyze, body).await.cache(), "MISS");
+    }
+    assert_eq!(post_json(&client, &extract, &theirs).await.cache(), "HIT", "another customer's answers stay");
+    assert_eq!(post_json(&client, &analyze, &theirs).await.cache(), "HIT");
+
+    let blank =
+        read(client.delete(service.url("/admin/cache/customer/%20")).bearer_auth(ADMIN_TOKEN).send().await.unwrap())
+            .await;
+    assert_eq!(blank.status, 422, "{}", blank.text());
+    assert_eq!(blank.json()["field"], "customer_id");
+}

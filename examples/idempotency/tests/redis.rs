@@ -111,6 +111,30 @@ async fn two_instances_share_answers_and_clears() {
     assert_eq!(post_json(&client, &b.url("/extract"), &meeting("MTG-shared")).await.cache(), "MISS");
 }
 
+#[tokio::test]
+async fn dropping_a_customer_on_one_instance_drops_its_answers_on_both() {
+    let redis = RedisServer::start();
+    let client = client();
+    let (a, b) = (Instance::start(&redis.url()), Instance::start(&redis.url()));
+    let other = {
+        let mut body = meeting("MTG-other-customer");
+        body["metadata"]["customer_id"] = "CUST-other".into();
+        body
+    };
+    for body in [meeting("MTG-cust-1"), meeting("MTG-cust-2"), other.clone()] {
+        assert_eq!(post_json(&client, &a.url("/extract"), &body).await.cache(), "MISS");
+        assert_eq!(post_json(&client, &b.url("/extract"), &body).await.cache(), "HIT");
+    }
+    let dropped =
+        read(client.delete(a.url("/admin/cache/customer/CUST-001")).bearer_auth(ADMIN_TOKEN).send().await.unwrap())
+            .await;
+    assert_eq!(dropped.status, 200, "{}", dropped.text());
+    for meeting_id in ["MTG-cust-1", "MTG-cust-2"] {
+        assert_eq!(post_json(&client, &b.url("/extract"), &meeting(meeting_id)).await.cache(), "MISS", "{meeting_id}");
+    }
+    assert_eq!(post_json(&client, &b.url("/extract"), &other).await.cache(), "HIT", "another customer's answer stays");
+}
+
 /// Fleet-wide single-flight: the runtime leases a cold key in Redis, so the key is computed once
 /// per fleet, not once per instance, and every caller's X-Cache says which one request computed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
