@@ -3,9 +3,10 @@
 //! while Redis is down, replayed when it is back.
 #![cfg(feature = "redis")]
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-use cache_runtime::{with_provider, Cache, CacheError, MemoryProvider, RedisProvider};
+use cache_runtime::{cached, with_provider, Cache, CacheError, MemoryProvider, RedisProvider};
 use cache_tests::{command_calls, wait_until, RedisServer};
 
 const TTL: Duration = Duration::from_secs(60);
@@ -121,6 +122,60 @@ async fn a_tag_invalidated_while_redis_is_down_applies_here_at_once_and_everywhe
     wait_until("A reads the new order:1", Duration::from_secs(5), || {
         let on_a = on_a.clone();
         async move { on_a.get::<u64>("order:1").await.ok().flatten() == Some(2) }
+    })
+    .await;
+}
+
+static ORDER_RUNS: AtomicUsize = AtomicUsize::new(0);
+static INVOICE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(ttl = 60, key = "order:{id}", tags = ["user:{user_id}", "orders"])]
+async fn order(id: u64, user_id: u64) -> u64 {
+    ORDER_RUNS.fetch_add(1, SeqCst);
+    id * 100 + user_id
+}
+
+#[cached(ttl = 60, stale = "1h", key = "invoice:{id}", tags = ["user:{user_id}"])]
+async fn invoice(id: u64, user_id: u64) -> Result<u64, String> {
+    INVOICE_RUNS.fetch_add(1, SeqCst);
+    Ok(id + user_id)
+}
+
+/// Calls both functions for users 4 and 42 on `on`; returns how many bodies ran.
+async fn call_all(on: &RedisProvider) -> usize {
+    let before = ORDER_RUNS.load(SeqCst) + INVOICE_RUNS.load(SeqCst);
+    with_provider(on.clone(), async {
+        for user in [4, 42] {
+            order(user, user).await;
+            invoice(user, user).await.unwrap();
+        }
+    })
+    .await;
+    ORDER_RUNS.load(SeqCst) + INVOICE_RUNS.load(SeqCst) - before
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_shared_by_two_functions_is_dropped_on_two_instances_with_their_near_caches() {
+    let server = RedisServer::start();
+    let (a, b) = tokio::join!(instance(&server, "fn-tags:", true), instance(&server, "fn-tags:", true));
+    assert_eq!(call_all(&a).await, 4, "cold: four bodies");
+    assert_eq!(call_all(&b).await, 0, "B reads what A stored");
+    assert_eq!(call_all(&b).await, 0, "and then serves it from its near cache");
+
+    with_provider(a.clone(), cache_runtime::invalidate_tag("user:4")).await.unwrap();
+    // B's near cache hears of it within a message; then B recomputes user 4's order and invoice
+    // (the invoice's stale copy is not served: a dropped entry is gone, not stale), and only those.
+    wait_until("B recomputes user 4's entries", Duration::from_secs(1), || {
+        let b = b.clone();
+        async move { call_all(&b).await == 2 }
+    })
+    .await;
+    assert_eq!(call_all(&a).await, 0, "A reads what B stored after the invalidation");
+
+    with_provider(b.clone(), cache_runtime::invalidate_tag("orders")).await.unwrap();
+    wait_until("A recomputes the orders, not the invoices", Duration::from_secs(1), || {
+        let a = a.clone();
+        async move { call_all(&a).await == 2 }
     })
     .await;
 }
