@@ -201,6 +201,9 @@ struct Mark {
 /// How many marks a store keeps before it first prunes.
 const PRUNE_FLOOR: usize = 4_096;
 
+/// How much longer than the longest lifetime a mark is kept, in nanoseconds: one second.
+const PRUNE_SLACK_NANOS: u64 = 1_000_000_000;
+
 impl Default for Marks {
     fn default() -> Self {
         Marks {
@@ -262,8 +265,10 @@ impl MarkMap {
         }
         if self.marks.len() > self.prune_at {
             // A mark older than every tagged entry's lifetime can drop none of them: each entry
-            // that started before it has expired.
-            self.marks.retain(|_, mark| now.saturating_sub(mark.when) <= longest);
+            // that started before it has expired. (With a second of slack: an entry checked
+            // against the marks just before one was set is stored just after.)
+            let keep_for = longest.saturating_add(PRUNE_SLACK_NANOS);
+            self.marks.retain(|_, mark| now.saturating_sub(mark.when) <= keep_for);
             self.prune_at = (2 * self.marks.len()).max(PRUNE_FLOOR);
         }
     }
@@ -312,7 +317,7 @@ mod tests {
         for n in 0..PRUNE_FLOOR {
             marks.invalidate(&format!("t{n}"), 0, 10);
         }
-        marks.invalidate("late", 100, 10);
+        marks.invalidate("late", 100 + PRUNE_SLACK_NANOS, 10);
         let map = marks.marks.read().unwrap();
         assert_eq!(map.marks.len(), 1, "only the mark younger than the longest lifetime is kept");
     }
