@@ -314,13 +314,7 @@ impl RedisProvider {
             Err(error) if error.code() == Some("NOPERM") => {
                 // Scripting was taken away after connect(): a read must still answer, and still
                 // honour the tags.
-                let denied = CacheError::Provider {
-                    message: format!(
-                        "redis at {} denies scripting ({error}): read with plain commands; grant the user +eval +evalsha",
-                        self.inner.url
-                    ),
-                };
-                observe::unusable(&self.inner.counters, "redis", "get", key, &denied);
+                self.scripting_denied("get", key, &error, "read");
                 self.read_without_script(key, &full, timeout, with_ttl).await
             }
             Err(error) => Err(self.replied(error)),
@@ -400,13 +394,7 @@ impl RedisProvider {
             Ok(mark) => Ok(mark),
             Err(error) if error.code() == Some("NOPERM") => {
                 // Scripting was taken away after connect(): an invalidation must still happen.
-                let denied = CacheError::Provider {
-                    message: format!(
-                        "redis at {} denies scripting ({error}): tag invalidated with plain commands; grant the user +eval +evalsha",
-                        self.inner.url
-                    ),
-                };
-                observe::unusable(&self.inner.counters, "redis", "invalidate_tag", tag, &denied);
+                self.scripting_denied("invalidate_tag", tag, &error, "tag invalidated");
                 self.run("invalidate_tag", |mut connection| {
                     let (mark_key, message) = (&mark_key, &message);
                     async move {
@@ -533,6 +521,18 @@ impl RedisProvider {
         CacheError::Provider { message: format!("redis at {} replied: {error}", self.inner.url) }
     }
 
+    /// Counts and logs that Redis refused a script (scripting was taken away after `connect()`),
+    /// and that the operation went on with plain commands (`done`: what they did).
+    fn scripting_denied(&self, operation: &'static str, what: &str, error: &RedisError, done: &str) {
+        let denied = CacheError::Provider {
+            message: format!(
+                "redis at {} denies scripting ({error}): {done} with plain commands; grant the user +eval +evalsha",
+                self.inner.url
+            ),
+        };
+        observe::unusable(&self.inner.counters, "redis", operation, what, &denied);
+    }
+
     fn foreign(key: &str) -> CacheError {
         CacheError::ForeignEntry { key: key.to_owned(), found: "a Redis value that is not a string".to_owned() }
     }
@@ -558,13 +558,7 @@ impl RedisProvider {
             Ok(removed) => removed,
             Err(error) if error.code() == Some("NOPERM") => {
                 // Scripting was taken away after connect(): an invalidation must still happen.
-                let denied = CacheError::Provider {
-                    message: format!(
-                        "redis at {} denies scripting ({error}): removed with plain commands; grant the user +eval +evalsha",
-                        self.inner.url
-                    ),
-                };
-                observe::unusable(&self.inner.counters, "redis", "delete", key, &denied);
+                self.scripting_denied("delete", key, &error, "removed");
                 self.delete_without_script(key, &entry, &lease).await?
             }
             Err(error) => return Err(self.replied(error)),
@@ -670,13 +664,7 @@ impl RedisProvider {
                 removed += match swept {
                     Ok(count) => count,
                     Err(error) if error.code() == Some("NOPERM") => {
-                        let denied = CacheError::Provider {
-                            message: format!(
-                                "redis at {} denies scripting ({error}): cleared with plain commands; grant the user +eval +evalsha",
-                                self.inner.url
-                            ),
-                        };
-                        observe::unusable(&self.inner.counters, "redis", "clear_pattern", glob, &denied);
+                        self.scripting_denied("clear_pattern", glob, &error, "cleared");
                         self.sweep_without_script(batch, sweep).await?
                     }
                     Err(error) => return Err(self.replied(error)),
