@@ -180,7 +180,14 @@ impl Near {
 
     /// Puts what a Redis read found in memory, unless a removal or write came since the ticket.
     pub(super) fn fill(&self, ticket: Ticket, key: &str, value: CachedValue, ttl: Duration) {
-        if self.state() != State::Live || ttl.is_zero() {
+        if self.state() == State::Live {
+            self.insert_if_untouched(ticket, key, value, ttl);
+        }
+    }
+
+    /// Inserts `value` unless a removal or write of its stripe, or a flush, came since `ticket`.
+    fn insert_if_untouched(&self, ticket: Ticket, key: &str, value: CachedValue, ttl: Duration) {
+        if ttl.is_zero() {
             return;
         }
         {
@@ -219,17 +226,9 @@ impl Near {
     /// Keeps a value computed while Redis did not answer, to serve until it does, unless a
     /// removal of the key reached this cache since the computation started (the ticket).
     pub(super) fn keep(&self, ticket: Ticket, key: &str, value: CachedValue, ttl: Duration) {
-        if self.state() == State::Bypassed || ttl.is_zero() {
-            return;
+        if self.state() != State::Bypassed {
+            self.insert_if_untouched(ticket, key, value, ttl);
         }
-        {
-            let generation = lock(&self.stripes[ticket.stripe]);
-            if *generation != ticket.generation || self.epoch.load(SeqCst) != ticket.epoch {
-                return;
-            }
-            self.memory.insert(key, value, ttl);
-        }
-        self.recheck(ticket, key);
     }
 
     /// Whether removals wait to be replayed.
