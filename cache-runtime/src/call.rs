@@ -919,6 +919,14 @@ impl Lead {
                 self.refused(slot, key, M::wrap(kept)).await;
             }
         } else {
+            // The lease is given up before the flight ends, so that the caller who leads next
+            // finds the key free rather than held by a computation that is over.
+            #[cfg(feature = "redis")]
+            if let (StoreRight::Fleet(_), Backend::Redis(redis)) = (&self.right, &slot.backend) {
+                if let StoreRight::Fleet(lease) = std::mem::replace(&mut self.right, StoreRight::Detached) {
+                    redis.give_up(lease, key).await;
+                }
+            }
             self.leader.fail(M::FAILURE);
         }
     }

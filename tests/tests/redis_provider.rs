@@ -377,3 +377,29 @@ async fn rediss_connects_over_tls_and_checks_the_server_certificate() {
     let refused = RedisProvider::builder(server.url()).connect().await.unwrap_err();
     assert!(matches!(refused, CacheError::Connection { .. } | CacheError::Timeout { .. }), "{refused}");
 }
+
+static FLAKY_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Fails on its first run, then succeeds.
+#[cached(ttl = 60, key = "flaky:{id}")]
+async fn flaky(id: u64) -> Result<u64, String> {
+    match FLAKY_RUNS.fetch_add(1, SeqCst) {
+        0 => Err("the first run fails".to_owned()),
+        _ => Ok(id),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_right_after_a_failed_body_computes_and_stores() {
+    let server = RedisServer::start();
+    let redis = connect(&server, "flaky:").await;
+    with_provider(redis.clone(), async {
+        assert!(flaky(1).await.is_err());
+        // At once: the failed leader's lease must be given up before its flight ends, or this
+        // call finds it held and computes without storing.
+        assert_eq!(flaky(1).await, Ok(1));
+        assert_eq!(flaky(1).await, Ok(1));
+    })
+    .await;
+    assert_eq!(FLAKY_RUNS.load(SeqCst), 2, "the second call stored its value: the third was a hit");
+}
