@@ -413,7 +413,7 @@ where
         }
         Probe::Read(slot, read) => (slot, read),
         Probe::Unread(slot) => {
-            let read = read::<M, R>(&site.origin(&slot), &slot, key.as_str()).await;
+            let read = read::<M, R>(&site.origin(&slot), &slot, key.as_str(), T::TAGGED).await;
             (slot, read)
         }
     };
@@ -577,7 +577,11 @@ pub(crate) enum Read<V> {
 }
 
 /// Reads `key` as a `V`; a hit, an unusable entry and a failure are counted and logged here.
-pub(crate) async fn read<M: Mode<R>, R>(origin: &Origin<'_>, slot: &Slot, key: &str) -> Read<M::Value> {
+///
+/// `tagged`: the caller's function has tags, so a Redis read checks their marks in its round trip
+/// (see [`RedisProvider::read`](crate::RedisProvider)).
+#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+pub(crate) async fn read<M: Mode<R>, R>(origin: &Origin<'_>, slot: &Slot, key: &str, tagged: bool) -> Read<M::Value> {
     let found = match &slot.backend {
         Backend::Memory(memory) => Ok(memory.get_direct(key.as_bytes())),
         #[cfg(feature = "redis")]
@@ -591,7 +595,7 @@ pub(crate) async fn read<M: Mode<R>, R>(origin: &Origin<'_>, slot: &Slot, key: &
             }
             // With a near cache, what Redis holds goes there, as the value this call uses (a
             // decoded value, not bytes), so that the next hit is a memory hit.
-            let (found, fill) = redis.get_filling(key, redis.op_timeout()).await;
+            let (found, fill) = redis.get_filling(key, redis.op_timeout(), tagged).await;
             // The copy keeps the tags and start of what Redis holds, for the near cache's marks.
             let tagging = found.as_ref().ok().and_then(|found| found.as_ref()?.tagging().cloned());
             let read = typed::<M, R>(origin, key, found);
@@ -657,7 +661,7 @@ pub(crate) async fn read_again<M: Mode<R>, R>(slot: &Slot, key: &str) -> Option<
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => match redis.near_serving().and_then(|near| near.get_direct(key.as_bytes())) {
             Some(found) => Some(found),
-            None => redis.get_within(key, redis.op_timeout()).await.ok().flatten(),
+            None => redis.get_within(key, redis.op_timeout(), false).await.ok().flatten(),
         },
         Backend::Other => slot.provider.get(key).await.ok().flatten(),
     };

@@ -207,7 +207,7 @@ async fn refresh_right<M: Mode<R>, R>(origin: &Origin<'_>, slot: &Slot, key: &st
         _ => return None,
     };
     let ahead = fresh.refresh_ahead.unwrap_or(fresh.ttl);
-    match aged(slot, key, Look::StoreOnly).await {
+    match aged(slot, key, Look::StoreOnly, false).await {
         Ok(Some(Aged { age, .. })) if age < ahead => None,
         _ => Some(right),
     }
@@ -250,7 +250,8 @@ fn age_of(value: CachedValue, near: bool) -> Aged {
 
 /// Reads `key` and its age.
 #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
-async fn aged(slot: &Slot, key: &str, look: Look) -> Result<Option<Aged>, CacheError> {
+/// `tagged`: the function has tags (see `call::read`).
+async fn aged(slot: &Slot, key: &str, look: Look, tagged: bool) -> Result<Option<Aged>, CacheError> {
     match &slot.backend {
         Backend::Memory(memory) => {
             Ok(memory.get_aged_direct(key.as_bytes()).map(|(value, age)| Aged { value, age, near: false }))
@@ -258,14 +259,14 @@ async fn aged(slot: &Slot, key: &str, look: Look) -> Result<Option<Aged>, CacheE
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => {
             if look == Look::StoreOnly {
-                return Ok(redis.get_within(key, redis.op_timeout()).await?.map(|value| age_of(value, false)));
+                return Ok(redis.get_within(key, redis.op_timeout(), tagged).await?.map(|value| age_of(value, false)));
             }
             if let Some(found) = redis.near_serving().and_then(|near| near.get_direct(key.as_bytes())) {
                 return Ok(Some(age_of(found, true)));
             }
             // The near cache keeps the value as Redis holds it, with the time it was stored, so
             // that its age stays right there (a hit decodes it).
-            let (found, fill) = redis.get_filling(key, redis.op_timeout()).await;
+            let (found, fill) = redis.get_filling(key, redis.op_timeout(), tagged).await;
             let found = found?;
             if let (Some(value), Some(fill)) = (&found, fill) {
                 redis.fill_near(fill, key, value.clone());
@@ -309,7 +310,7 @@ where
     };
     let origin = site.origin(&slot);
     let key = key.finish();
-    let read = match aged(&slot, &key, Look::NearFirst).await {
+    let read = match aged(&slot, &key, Look::NearFirst, T::TAGGED).await {
         Ok(Some(Aged { value: found, age, near })) => match M::typed(&found, key.as_str()) {
             Ok(value) if age < fresh.ttl => {
                 count_hit(&slot, &origin, key.as_str(), &found, near);

@@ -59,7 +59,7 @@ impl Cache {
     /// and logged); an unreachable store is an error.
     pub async fn get<T: CacheValue>(&self, key: &str) -> Result<Option<T>, CacheError> {
         let origin = self.origin();
-        let found = read::<Whole, T>(&origin, &self.slot, key).await;
+        let found = read::<Whole, T>(&origin, &self.slot, key, false).await;
         if !matches!(found, Read::Hit(_)) {
             origin.miss(key);
         }

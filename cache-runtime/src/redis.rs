@@ -273,11 +273,17 @@ impl RedisProvider {
         self.inner.op_timeout
     }
 
-    /// [`CacheProvider::get`] within `timeout`, without the boxed future.
-    pub(crate) async fn get_within(&self, key: &str, timeout: Duration) -> Result<Option<CachedValue>, CacheError> {
+    /// [`CacheProvider::get`] within `timeout`, without the boxed future; `tagged`: see
+    /// [`read`](Self::read).
+    pub(crate) async fn get_within(
+        &self,
+        key: &str,
+        timeout: Duration,
+        tagged: bool,
+    ) -> Result<Option<CachedValue>, CacheError> {
         // An entry that is not ours or does not decode is an error the runtime counts and logs
         // against the calling function, and reads as a miss.
-        match self.read(key, timeout, false).await? {
+        match self.read(key, timeout, false, tagged).await? {
             Some((bytes, _)) => CachedValue::from_vec(bytes, Arc::clone(&self.inner.codec)).map(Some),
             None => Ok(None),
         }
@@ -285,15 +291,24 @@ impl RedisProvider {
 
     /// The bytes under `key` (and, with `with_ttl`, the milliseconds Redis has left on them;
     /// else -1), unless a tag of theirs was invalidated since their computation started (see
-    /// [`tags`](crate::tags)): one round trip. A key of another Redis type is a
-    /// [`CacheError::ForeignEntry`].
+    /// [`tags`](crate::tags)). A key of another Redis type is a [`CacheError::ForeignEntry`].
+    ///
+    /// `tagged` says that the caller expects a tagged value (a function with tags): it is read
+    /// with the `READ` script, which checks the marks in the same round trip. Other reads are a
+    /// plain `GET`, which costs Redis a twentieth of the script (0.11 µs against 2.06 µs a call
+    /// in `INFO commandstats`), and a second round trip for the marks only if the value found
+    /// has tags after all.
     pub(crate) async fn read(
         &self,
         key: &str,
         timeout: Duration,
         with_ttl: bool,
+        tagged: bool,
     ) -> Result<Option<(Vec<u8>, i64)>, CacheError> {
         let full = self.full_key(key);
+        if !tagged {
+            return self.read_plain(key, &full, timeout, with_ttl).await;
+        }
         let marks = &self.inner.tag_marks;
         let result = self
             .run_within("get", timeout, |mut connection| {
@@ -315,15 +330,15 @@ impl RedisProvider {
                 // Scripting was taken away after connect(): a read must still answer, and still
                 // honour the tags.
                 self.scripting_denied("get", key, &error, "read");
-                self.read_without_script(key, &full, timeout, with_ttl).await
+                self.read_plain(key, &full, timeout, with_ttl).await
             }
             Err(error) => Err(self.replied(error)),
         }
     }
 
-    /// What the `READ` script does, in plain commands: the value (and its time left), then the
-    /// marks of its tags, if it has any, in a second round trip.
-    async fn read_without_script(
+    /// What the `READ` script does, in plain commands: the value (and its time left, in the same
+    /// round trip), then the marks of its tags, if it has any, in a second one.
+    async fn read_plain(
         &self,
         key: &str,
         full: &str,
@@ -332,10 +347,14 @@ impl RedisProvider {
     ) -> Result<Option<(Vec<u8>, i64)>, CacheError> {
         let found = self
             .run_within("get", timeout, |mut connection| async move {
+                if !with_ttl {
+                    let value: Option<Vec<u8>> = ::redis::cmd("GET").arg(full).query_async(&mut connection).await?;
+                    return Ok(value.map(|value| (value, -1)));
+                }
                 let mut pipe = ::redis::pipe();
                 pipe.cmd("GET").arg(full).cmd("PTTL").arg(full);
                 let (value, ttl): (Option<Vec<u8>>, i64) = pipe.query_async(&mut connection).await?;
-                Ok(value.map(|value| (value, if with_ttl { ttl } else { -1 })))
+                Ok(value.map(|value| (value, ttl)))
             })
             .await?;
         let found = match found {
@@ -344,6 +363,9 @@ impl RedisProvider {
             Err(error) => return Err(self.replied(error)),
         };
         let Some((bytes, ttl)) = found else { return Ok(None) };
+        if !crate::value::is_tagged(&bytes) {
+            return Ok(Some((bytes, ttl)));
+        }
         let tagging = CachedValue::from_bytes(&bytes, Arc::clone(&self.inner.codec)).ok().and_then(|value| {
             let tagging = value.tagging()?;
             Some((
@@ -355,7 +377,14 @@ impl RedisProvider {
         let marks = self
             .run_within("get", timeout, |mut connection| {
                 let mark_keys = &mark_keys;
-                async move { ::redis::cmd("MGET").arg(mark_keys).query_async::<Vec<Option<u64>>>(&mut connection).await }
+                async move {
+                    // One `GET` a mark, pipelined: the commands the README's ACL grants.
+                    let mut pipe = ::redis::pipe();
+                    for mark_key in mark_keys {
+                        pipe.cmd("GET").arg(mark_key);
+                    }
+                    pipe.query_async::<Vec<Option<u64>>>(&mut connection).await
+                }
             })
             .await?
             .map_err(|error| self.replied(error))?;
@@ -750,13 +779,13 @@ impl CacheProvider for RedisProvider {
     fn get<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Option<CachedValue>> {
         Box::pin(async move {
             if self.near().is_none() {
-                return self.get_within(key, self.inner.op_timeout).await;
+                return self.get_within(key, self.inner.op_timeout, false).await;
             }
             if let Some(found) = self.near_serving().and_then(|near| near.get_direct(key.as_bytes())) {
                 self.near_hit();
                 return Ok(Some(found));
             }
-            let (found, fill) = self.get_filling(key, self.inner.op_timeout).await;
+            let (found, fill) = self.get_filling(key, self.inner.op_timeout, false).await;
             if let (Ok(Some(value)), Some(fill)) = (&found, fill) {
                 self.fill_near(fill, key, value.clone());
             }
@@ -801,7 +830,7 @@ impl CacheProvider for RedisProvider {
     fn exists<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, bool> {
         Box::pin(async move {
             // Read, not `TYPE`: an entry a tag dropped is not there.
-            match self.read(key, self.inner.op_timeout, false).await {
+            match self.read(key, self.inner.op_timeout, false, false).await {
                 Ok(found) => Ok(found.is_some()),
                 Err(error @ CacheError::ForeignEntry { .. }) => {
                     observe::unusable(&self.inner.counters, "redis", "exists", key, &error);

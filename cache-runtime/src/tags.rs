@@ -86,11 +86,14 @@ pub struct NoTags;
 
 /// What a cached call is given as its tags: [`Tags`] or [`NoTags`].
 pub trait TagSource: Send {
+    /// Whether the function has tags: its reads of Redis check the marks in the same round trip.
+    const TAGGED: bool;
     /// The tags, if any.
     fn into_list(self) -> Option<TagList>;
 }
 
 impl TagSource for NoTags {
+    const TAGGED: bool = false;
     #[inline]
     fn into_list(self) -> Option<TagList> {
         None
@@ -98,6 +101,7 @@ impl TagSource for NoTags {
 }
 
 impl TagSource for Tags {
+    const TAGGED: bool = true;
     fn into_list(self) -> Option<TagList> {
         // The macro writes literal text it checked and escaped values: every tag is valid, but
         // an empty one (a literal-free template of an empty value cannot be: escaping writes

@@ -418,6 +418,12 @@ struct Header {
     fingerprint: u64,
 }
 
+/// Whether stored bytes are a tagged value (format version 2), by their header alone.
+#[cfg(feature = "redis")]
+pub(crate) fn is_tagged(bytes: &[u8]) -> bool {
+    bytes.len() > 1 && bytes[0] == MAGIC && bytes[1] == VERSION_TAGGED
+}
+
 /// What [`read_header`] found.
 struct ReadHeader {
     stored_at: SystemTime,

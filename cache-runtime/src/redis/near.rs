@@ -364,16 +364,18 @@ impl RedisProvider {
     /// Reads `key` from Redis, with what is needed to put the value found in the near cache
     /// afterwards ([`fill_near`](Self::fill_near)): `None` without a near cache, or while it does
     /// not take fills. The time Redis has left on the entry comes with it, in the same round trip.
+    /// `tagged`: see [`read`](Self::read).
     pub(crate) async fn get_filling(
         &self,
         key: &str,
         timeout: Duration,
+        tagged: bool,
     ) -> (Result<Option<CachedValue>, CacheError>, Option<Fill>) {
         let ticket = match self.near() {
             Some(near) if near.state() == State::Live => near.ticket(key),
-            _ => return (self.get_within(key, timeout).await, None),
+            _ => return (self.get_within(key, timeout, tagged).await, None),
         };
-        let (bytes, ttl) = match self.read(key, timeout, true).await {
+        let (bytes, ttl) = match self.read(key, timeout, true, tagged).await {
             Err(error) => return (Err(error), None),
             Ok(None) => return (Ok(None), None),
             Ok(Some(found)) => found,
