@@ -6,8 +6,10 @@
 //! both read off one clock that only goes forward. An entry is live only while every one of its
 //! tags' marks is at most its start, so [`invalidate_tag`](crate::invalidate_tag) is one write of
 //! one mark, and the entries it drops are found on their next read, which looks the marks of their
-//! tags up (in memory: one hash lookup per tag; on Redis: in the script that reads the value, in
-//! the same round trip).
+//! tags up (in memory: a hash and an atomic load per tag, in a filter of 1,024 slots that each
+//! hold the latest mark of their tags; the map of marks, under a read lock, only when a tag's slot
+//! moved past the entry's start. On Redis: in the script that reads the value of a function with
+//! tags, in the same round trip).
 //!
 //! - A memory store keeps its clock and marks in process. Marks older than the longest lifetime
 //!   of a tagged entry it holds are pruned when they pile up: no entry they could drop is left.
@@ -24,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::error::CacheError;
@@ -182,10 +184,17 @@ pub(crate) struct Tagging {
 /// The clock and marks of a memory store (or of a near cache, which takes its marks from Redis).
 pub(crate) struct Marks {
     clock: AtomicU64,
-    /// Whether any tag was ever invalidated: until then a tagged hit looks nothing up.
-    any: AtomicBool,
+    /// A filter in front of the map: each slot holds the latest mark of the tags that hash to it.
+    /// A hit whose tags' slots are all at most its start reads nothing else: no lock, no string
+    /// compared. Only a slot past the start (the tag, or another of its slot, was invalidated
+    /// since) sends the read to the map.
+    slots: Box<[AtomicU64]>,
+    hasher: ahash::RandomState,
     marks: RwLock<MarkMap>,
 }
+
+/// How many slots the filter has: 8 KiB a store.
+const SLOTS: usize = 1_024;
 
 #[derive(Default)]
 struct MarkMap {
@@ -212,7 +221,8 @@ impl Default for Marks {
     fn default() -> Self {
         Marks {
             clock: AtomicU64::new(0),
-            any: AtomicBool::new(false),
+            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            hasher: ahash::RandomState::new(),
             marks: RwLock::new(MarkMap { marks: HashMap::default(), prune_at: PRUNE_FLOOR }),
         }
     }
@@ -229,11 +239,18 @@ impl Marks {
     /// start.
     #[inline]
     pub(crate) fn holds(&self, tagging: &Tagging) -> bool {
-        if !self.any.load(Ordering::Acquire) {
-            return true;
-        }
-        let map = self.marks.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        tagging.list.iter().all(|tag| map.marks.get(tag).is_none_or(|mark| mark.at <= tagging.start))
+        tagging.list.iter().all(|tag| {
+            self.slot(tag).load(Ordering::SeqCst) <= tagging.start || {
+                let map = self.marks.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+                map.marks.get(tag).is_none_or(|mark| mark.at <= tagging.start)
+            }
+        })
+    }
+
+    /// The filter's slot of `tag`.
+    #[inline]
+    fn slot(&self, tag: &str) -> &AtomicU64 {
+        &self.slots[(self.hasher.hash_one(tag) >> 32) as usize % SLOTS]
     }
 
     /// Invalidates `tag` on this store's own clock; `now` is the store's time (for pruning), and
@@ -243,7 +260,7 @@ impl Marks {
         // Under the lock, so that marks are set in the order of the clock.
         let at = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
         map.set(tag, Mark { at, when: now }, now, longest);
-        self.any.store(true, Ordering::Release);
+        self.slot(tag).fetch_max(at, Ordering::SeqCst);
         at
     }
 
@@ -255,7 +272,7 @@ impl Marks {
         self.clock.fetch_max(at, Ordering::SeqCst);
         let at = map.marks.get(tag).map_or(at, |mark| mark.at.max(at));
         map.set(tag, Mark { at, when: now }, now, longest);
-        self.any.store(true, Ordering::Release);
+        self.slot(tag).fetch_max(at, Ordering::SeqCst);
     }
 }
 
@@ -304,6 +321,22 @@ mod tests {
         assert!(!marks.holds(&before));
         let after = tagging(marks.now(), "user:4\norders");
         assert!(marks.holds(&after));
+    }
+
+    #[test]
+    fn a_tag_that_shares_its_filter_slot_with_an_invalidated_one_still_holds() {
+        let marks = Marks::default();
+        let first = "t0";
+        let twin = (1..)
+            .map(|n| format!("t{n}"))
+            .find(|tag| std::ptr::eq(marks.slot(tag), marks.slot(first)))
+            .expect("a tag in the same slot");
+        let entry = tagging(marks.now(), &twin);
+        marks.invalidate(first, 0, u64::MAX);
+        assert!(marks.slot(&twin).load(Ordering::SeqCst) > entry.start, "the slot moved");
+        assert!(marks.holds(&entry), "the map says the twin was not invalidated");
+        marks.invalidate(&twin, 0, u64::MAX);
+        assert!(!marks.holds(&entry));
     }
 
     #[test]
