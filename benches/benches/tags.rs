@@ -10,6 +10,10 @@
 //! up; after it, each hit looks up the mark of each of its tags. On Redis the read script reads the
 //! marks of the value's tags whatever happened before.
 //!
+//! `tags_hit_throughput/memory_2_tasks`: the 0- and 3-tag functions on a fresh default
+//! `MemoryProvider`, 2 tasks on a 2-worker runtime, before and after invalidations: after the
+//! first one, every tagged hit takes the store's mark map's read lock, shared by all threads.
+//!
 //! For each Redis function, the server's side of its hits is printed at the end, from
 //! `INFO commandstats` over its measurement: the `EVALSHA` calls per hit, the server's time per
 //! `EVALSHA` (the read script, its `GET`s included) and the `GET`s it ran per hit (the value's, and
@@ -21,11 +25,11 @@
 use std::hint::black_box;
 
 use cache_benches::tagged::{tags_0, tags_1, tags_3, REGION};
-use cache_benches::{User, CAPACITY};
+use cache_benches::{run_tasks, User, CAPACITY};
 use cache_runtime::{Cache, MemoryProvider, RedisProvider};
 use cache_tests::RedisServer;
 use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
 const ID: u64 = 1;
 const USER: u64 = 42;
@@ -174,8 +178,9 @@ fn bench_hits(
         }
         let hits_before = store.cache().stats().hits;
         group.bench_function(&name, |b| b.to_async(rt).iter(|| store.call(tags)));
-        if let Some(raw) = raw.as_deref_mut() {
-            let hits = store.cache().stats().hits - hits_before;
+        let hits = store.cache().stats().hits - hits_before;
+        // (No hits: the bench was filtered out.)
+        if let (Some(raw), true) = (raw.as_deref_mut(), hits > 0) {
             server.push(format!("tags_hit/{}/{name}: {}", store.name(), rt.block_on(server_side(raw, hits))));
         }
     }
@@ -205,9 +210,34 @@ fn hits(c: &mut Criterion) {
     println!();
 }
 
+/// Tasks of the throughput group: one per worker.
+const TASKS: usize = 2;
+
+fn throughput(c: &mut Criterion) {
+    let rt = cache_benches::multi_thread(TASKS);
+    // A store of its own, so that no tag was invalidated on it yet.
+    cache_runtime::set_default(MemoryProvider::builder().max_capacity(CAPACITY).build());
+    rt.block_on(Store::Memory.fill());
+    let mut group = c.benchmark_group(format!("tags_hit_throughput/memory_{TASKS}_tasks"));
+    group.throughput(Throughput::Elements(TASKS as u64));
+    let measure = |group: &mut BenchmarkGroup<'_, WallTime>, suffix: &str| {
+        for (tags, name) in [(0, "0_tags"), (3, "3_tags")] {
+            group.bench_function(format!("{name}{suffix}"), |b| {
+                b.to_async(&rt).iter_custom(|iters| run_tasks(TASKS, iters, move |_, _| Store::Memory.call(tags)))
+            });
+        }
+    };
+    measure(&mut group, "");
+    rt.block_on(invalidate(Store::Memory));
+    measure(&mut group, "_after_invalidation");
+    group.finish();
+    let stats = Store::Memory.cache().stats();
+    assert_eq!((stats.sets, stats.errors), (5, 0), "the throughput bench must only hit");
+}
+
 criterion_group! {
     name = benches;
     config = cache_benches::criterion();
-    targets = hits
+    targets = hits, throughput
 }
 criterion_main!(benches);
