@@ -180,6 +180,52 @@ pub mod contenders {
         LazyLock::new(|| moka::future::Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build());
 }
 
+/// The tagged functions of issue 15, on the default provider: one function per number of tags
+/// (0, 1 and 3), the same parameters and the same key length, so that the tags are the only
+/// difference between them. Tags with placeholders are written per call, as the macro does.
+pub mod tagged {
+    use crate::User;
+
+    /// The region every tagged function is called with.
+    pub const REGION: &str = "eu";
+
+    /// No tags: the baseline of a tagged hit.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// assert_eq!(cache_benches::tagged::tags_0(3, 7, "eu").await.id, 3);
+    /// # });
+    /// ```
+    #[cache_runtime::cached(ttl = 300, key = "order:{id}:t0")]
+    pub async fn tags_0(id: u64, _user_id: u64, _region: &str) -> User {
+        User::new(id)
+    }
+
+    /// One tag with a placeholder: `user:{user_id}`.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// assert_eq!(cache_benches::tagged::tags_1(3, 7, "eu").await.id, 3);
+    /// # });
+    /// ```
+    #[cache_runtime::cached(ttl = 300, key = "order:{id}:t1", tags = ["user:{user_id}"])]
+    pub async fn tags_1(id: u64, user_id: u64, _region: &str) -> User {
+        User::new(id)
+    }
+
+    /// Three tags, two with placeholders: `user:{user_id}`, `orders`, `region:{region}`.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// assert_eq!(cache_benches::tagged::tags_3(3, 7, "eu").await.id, 3);
+    /// # });
+    /// ```
+    #[cache_runtime::cached(ttl = 300, key = "order:{id}:t3", tags = ["user:{user_id}", "orders", "region:{region}"])]
+    pub async fn tags_3(id: u64, user_id: u64, region: &str) -> User {
+        User::new(id)
+    }
+}
+
 /// The Redis contenders other than ours, defined once for the Redis bench and the instruction
 /// counter: the `cached` crate's `AsyncRedisCache`, and raw redis-rs `GET` plus postcard decode.
 /// Set [`URL`](redis_contenders::URL) and [`RAW`](redis_contenders::RAW) before the first call.

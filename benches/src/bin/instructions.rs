@@ -30,6 +30,13 @@ const REDIS_CALLS: u64 = 2_000;
 const REDIS_URL_VARIABLE: &str = "CACHE_BENCH_REDIS_URL";
 
 use cache_benches::contenders::{ours, theirs, MOKA};
+use cache_benches::tagged::{tags_0, tags_1, tags_3, REGION};
+
+/// The user the tagged functions are called with, and the tags of `tags_3`'s entry.
+const USER: u64 = 42;
+const OWN_TAGS: [&str; 3] = ["user:42", "orders", "region:eu"];
+/// Tags invalidated besides the entries' own for the `_marked` contenders.
+const OTHER_TAGS: u64 = 1_000;
 
 static KEY: LazyLock<String> = LazyLock::new(|| user_key(1));
 
@@ -39,7 +46,7 @@ static NEXT: AtomicU64 = AtomicU64::new(1_000_000);
 static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
 
 /// The contenders: name, what it does.
-const CONTENDERS: [(&str, &str); 12] = [
+const CONTENDERS: [(&str, &str); 17] = [
     ("moka_get", "hit: raw moka get, key built once"),
     ("moka_get_format_key", "hit: raw moka get, key built with format! per call"),
     ("ours_macro", "hit: #[cache_runtime::cached]"),
@@ -49,10 +56,34 @@ const CONTENDERS: [(&str, &str); 12] = [
     ("miss_ours_macro", "miss: #[cache_runtime::cached], body returns at once"),
     ("miss_cached_macro", "miss: cached 4.x #[cached], body returns at once"),
     ("key_1_placeholder", "KeyBuilder for key = \"user:{id}\", id: u64, as the macro writes it"),
+    ("tags_0", "hit: #[cached] on the tagged functions' parameters, no tags"),
+    ("tags_1", "hit: #[cached], tags = [\"user:{user_id}\"], no tag invalidated yet"),
+    ("tags_3", "hit: #[cached], 3 tags (2 with placeholders), no tag invalidated yet"),
+    ("tags_1_marked", "hit: as tags_1, after its tag and 1,000 others were invalidated"),
+    ("tags_3_marked", "hit: as tags_3, after its tags and 1,000 others were invalidated"),
     ("redis_ours_macro", "Redis hit: #[cache_runtime::cached] on a RedisProvider"),
     ("redis_raw_get_postcard", "Redis hit: raw redis-rs GET + postcard decode"),
     ("redis_cached_async", "Redis hit: cached 4.x AsyncRedisCache"),
 ];
+
+/// How many tags a tagged contender's function has; `None` for the others.
+fn tag_count(contender: &str) -> Option<usize> {
+    match contender {
+        "tags_0" => Some(0),
+        "tags_1" | "tags_1_marked" => Some(1),
+        "tags_3" | "tags_3_marked" => Some(3),
+        _ => None,
+    }
+}
+
+/// One call of the tagged function with `tags` tags.
+fn tagged_call(tags: usize) -> User {
+    match tags {
+        0 => now(tags_0(black_box(1), black_box(USER), black_box(REGION))),
+        1 => now(tags_1(black_box(1), black_box(USER), black_box(REGION))),
+        _ => now(tags_3(black_box(1), black_box(USER), black_box(REGION))),
+    }
+}
 
 fn is_redis(contender: &str) -> bool {
     contender.starts_with("redis_")
@@ -100,6 +131,10 @@ fn hot_loop(contender: &str) {
             key.integer(black_box(4_242_424u64));
             black_box(key.as_str());
         }),
+        "tags_0" | "tags_1" | "tags_3" | "tags_1_marked" | "tags_3_marked" => {
+            let tags = tag_count(contender).expect("a tagged contender");
+            (0..CALLS).for_each(|_| drop(black_box(tagged_call(tags))))
+        }
         "redis_ours_macro" | "redis_raw_get_postcard" | "redis_cached_async" => {
             RT.get().expect("the runtime").block_on(redis_calls(contender, REDIS_CALLS))
         }
@@ -150,10 +185,31 @@ fn run(contender: &str) {
     now(ours(1));
     now(theirs(1));
     now(MOKA.insert(KEY.clone(), User::new(1)));
+    if let Some(tags) = tag_count(contender) {
+        tagged_call(tags);
+        if contender.ends_with("_marked") {
+            // Marks for the entry's own tags and others: each hit now looks its tags' marks up.
+            let cache = cache_runtime::cache();
+            for tag in OWN_TAGS
+                .iter()
+                .map(|tag| (*tag).to_owned())
+                .chain((0..OTHER_TAGS).map(|n| format!("user:{}", 1_000_000 + n)))
+            {
+                now(cache.invalidate_tag(&tag)).expect("invalidate_tag");
+            }
+            let sets = cache_runtime::stats().sets;
+            tagged_call(tags);
+            assert_eq!(cache_runtime::stats().sets, sets + 1, "the invalidation dropped the entry");
+        }
+    }
     for _ in 0..CALLS {
         hot_loop_warm(contender);
     }
+    let sets = cache_runtime::stats().sets;
     hot_loop(contender);
+    if tag_count(contender).is_some() {
+        assert_eq!(cache_runtime::stats().sets, sets, "every counted call of {contender} hit");
+    }
 }
 
 /// The same calls as `hot_loop`, outside the counted function, so that one-time costs (first
@@ -168,6 +224,7 @@ fn hot_loop_warm(contender: &str) {
                 _ => drop(now(theirs(id))),
             }
         }
+        c if tag_count(c).is_some() => drop(tagged_call(tag_count(c).expect("a tagged contender"))),
         _ => {
             now(ours(1));
             now(theirs(1));
