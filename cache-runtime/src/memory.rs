@@ -444,7 +444,7 @@ impl MemoryProvider {
     pub(crate) fn get_direct(&self, key: &[u8]) -> Option<CachedValue> {
         let entry = self.inner.cache.get(&KeyRef(key))?;
         if self.inner.is_before(Instant::now(), entry.expires) {
-            return self.untouched(entry.value);
+            return self.untouched(key, entry.value);
         }
         self.remove_expired(key);
         None
@@ -452,11 +452,22 @@ impl MemoryProvider {
 
     /// `value`, unless one of its tags was invalidated since its computation started.
     #[inline]
-    fn untouched(&self, value: CachedValue) -> Option<CachedValue> {
+    fn untouched(&self, key: &[u8], value: CachedValue) -> Option<CachedValue> {
         match value.tagging() {
-            Some(tagging) if !self.inner.marks.holds(tagging) => None,
+            Some(tagging) if !self.inner.marks.holds(tagging) => {
+                self.remove_dropped(key, &value);
+                None
+            }
             _ => Some(value),
         }
+    }
+
+    /// Removes `value`, dropped by a tag, from under `key`, unless another value was stored there
+    /// since it was read: a dropped entry does not hold its room (and its place in the policy)
+    /// until its ttl.
+    #[cold]
+    fn remove_dropped(&self, key: &[u8], value: &CachedValue) {
+        self.inner.cache.remove_if(&KeyRef(key), |entry| entry.value.is_same(value));
     }
 
     /// The start of a computation about to run, on this store's tag clock.
@@ -492,7 +503,7 @@ impl MemoryProvider {
             self.remove_expired(key);
             return None;
         }
-        let value = self.untouched(entry.value)?;
+        let value = self.untouched(key, entry.value)?;
         let lifetime = u64::try_from(entry.lifetime.unpack().as_nanos()).unwrap_or(Tick::MAX);
         let stored = entry.expires.saturating_sub(lifetime);
         Some((value, Duration::from_nanos(now.saturating_sub(stored))))

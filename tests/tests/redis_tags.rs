@@ -74,13 +74,11 @@ async fn near_caches_drop_their_tagged_copies_on_every_instance() {
     let (on_a, on_b) = (aside(&a).await, aside(&b).await);
     on_a.set_tagged("order:1", &1u64, TTL, &["user:4"]).await.unwrap();
     on_a.set_tagged("order:2", &2u64, TTL, &["user:42"]).await.unwrap();
-    // B reads them once from Redis, then from its near cache.
+    // B reads them once from Redis, then from its near cache (once A's messages about its own
+    // writes, which remove B's copies, have come).
     for key in ["order:1", "order:2"] {
-        assert!(on_b.get::<u64>(key).await.unwrap().is_some());
+        served_from_memory(&b, &on_b, key).await;
     }
-    let near_before = b.stats().near_hits;
-    assert_eq!(on_b.get::<u64>("order:1").await.unwrap(), Some(1));
-    assert!(b.stats().near_hits > near_before, "B serves order:1 from memory");
 
     on_a.invalidate_tag("user:4").await.unwrap();
     wait_until("B's near cache drops order:1", Duration::from_secs(1), || {
@@ -92,6 +90,18 @@ async fn near_caches_drop_their_tagged_copies_on_every_instance() {
     let near_before = b.stats().near_hits;
     assert_eq!(on_b.get::<u64>("order:2").await.unwrap(), Some(2));
     assert!(b.stats().near_hits > near_before, "order:2 is still served from B's memory");
+}
+
+/// Waits until `on` (a handle on `provider`) serves `key` from its near cache.
+async fn served_from_memory(provider: &RedisProvider, on: &Cache, key: &str) {
+    wait_until("a near hit", Duration::from_secs(1), || {
+        let (provider, on) = (provider.clone(), on.clone());
+        async move {
+            let before = provider.stats().near_hits;
+            on.get::<u64>(key).await.unwrap().is_some() && provider.stats().near_hits > before
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,6 +186,36 @@ async fn a_tag_shared_by_two_functions_is_dropped_on_two_instances_with_their_ne
     wait_until("A recomputes the orders, not the invoices", Duration::from_secs(1), || {
         let a = a.clone();
         async move { call_all(&a).await == 2 }
+    })
+    .await;
+}
+
+static ONCE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Gives a value once, then only errors (which are not stored).
+#[cached(ttl = 60, key = "once:{id}", tags = ["once"])]
+async fn once(id: u64) -> Result<u64, String> {
+    match ONCE_RUNS.fetch_add(1, SeqCst) {
+        0 => Ok(id),
+        _ => Err("no more".to_owned()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_finds_an_entry_dropped_by_its_tag_removes_it_from_redis() {
+    let server = RedisServer::start();
+    let redis = instance(&server, "freed:", false).await;
+    let mut raw = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    with_provider(redis.clone(), async {
+        assert_eq!(once(1).await, Ok(1));
+        let stored: bool = redis::cmd("EXISTS").arg("freed:once:1").query_async(&mut raw).await.unwrap();
+        assert!(stored);
+        cache_runtime::invalidate_tag("once").await.unwrap();
+        let still: bool = redis::cmd("EXISTS").arg("freed:once:1").query_async(&mut raw).await.unwrap();
+        assert!(still, "the invalidation itself touches no entry");
+        assert!(once(1).await.is_err(), "dropped: the body runs (and fails: nothing is stored)");
+        let after: bool = redis::cmd("EXISTS").arg("freed:once:1").query_async(&mut raw).await.unwrap();
+        assert!(!after, "the read that found it dropped removed it");
     })
     .await;
 }

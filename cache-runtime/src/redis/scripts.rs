@@ -54,8 +54,8 @@ fn with_tags(body: &str) -> Script {
 }
 
 /// Reads a value and the time it has left, unless one of its tags was invalidated since its
-/// computation started (then: nothing). A key of another Redis type answers `WRONGTYPE`, as a
-/// `GET` does.
+/// computation started (then: nothing, and the entry is removed, so that it does not hold its
+/// memory until its ttl). A key of another Redis type answers `WRONGTYPE`, as a `GET` does.
 ///
 /// KEYS: entry. ARGV: marks, whether to read the time left (`1`; else it is `-1`). Returns
 /// `{value, pttl}` or nil.
@@ -64,7 +64,11 @@ pub(super) static READ: LazyLock<Script> = LazyLock::new(|| {
         r"
 local v = redis.pcall('GET', KEYS[1])
 if type(v) == 'table' and v.err then return v end
-if not v or dropped(v, ARGV[1]) then return false end
+if not v then return false end
+if dropped(v, ARGV[1]) then
+  redis.call('UNLINK', KEYS[1])
+  return false
+end
 if ARGV[2] == '1' then return {v, redis.call('PTTL', KEYS[1])} end
 return {v, -1}
 ",
