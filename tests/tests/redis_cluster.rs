@@ -116,6 +116,16 @@ async fn a_cold_key_is_computed_once_across_instances(cluster: &RedisCluster) {
     // The leases are gone, every entry is in place.
     assert_eq!(per_primary(cluster, "cold:\0lease:*").iter().sum::<usize>(), 0);
     assert_eq!(with_provider(b.clone(), outcome(cold(1))).await, (Ok(10), Some(Outcome::Hit)));
+
+    // A tagged entry the function reads: a hit until its tag is invalidated, then the body runs
+    // (the read and the lease both see that the tag dropped it) and stores a value that lives.
+    aside(&a).await.set_tagged("cold:9", &7u64, TTL, &["nine"]).await.unwrap();
+    assert_eq!(with_provider(b.clone(), outcome(cold(9))).await, (Ok(7), Some(Outcome::Hit)));
+    aside(&a).await.invalidate_tag("nine").await.unwrap();
+    let before = COLD_RUNS.load(SeqCst);
+    assert_eq!(with_provider(b.clone(), outcome(cold(9))).await, (Ok(90), Some(Outcome::Miss)));
+    assert_eq!(COLD_RUNS.load(SeqCst) - before, 1);
+    assert_eq!(with_provider(a.clone(), outcome(cold(9))).await, (Ok(90), Some(Outcome::Hit)));
 }
 
 async fn a_tag_invalidation_reaches_every_primary(cluster: &RedisCluster) {
