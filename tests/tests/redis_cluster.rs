@@ -248,6 +248,22 @@ async fn a_killed_primary_fails_no_call_and_hits_resume_after_its_replica_is_pro
         ids.iter().copied().filter(|id| cluster.keys_on(victim, &format!("fo:{{fo:{id}}}")).len() == 1).collect();
     assert!(!on_victim.is_empty());
 
+    // Two near caches that subscribe through the node about to die (the first URL given).
+    let mut urls = cluster.urls();
+    urls.sort_by_key(|url| !url.ends_with(&format!(":{victim}")));
+    let near = |urls: Vec<String>| async move {
+        RedisProvider::cluster_builder(urls)
+            .prefix("fo-near:")
+            .op_timeout(Duration::from_millis(300))
+            .circuit_breaker(3, Duration::from_millis(100), Duration::from_millis(300))
+            .near_cache(MemoryProvider::builder().max_capacity(100).build())
+            .connect()
+            .await
+            .unwrap()
+    };
+    let (near_a, near_b) = tokio::join!(near(urls.clone()), near(urls));
+    let (on_a, on_b) = (aside(&near_a).await, aside(&near_b).await);
+
     cluster.kill(victim);
     let runs = FAILOVER_RUNS.load(SeqCst);
     // Until the replica takes over, every call still returns its body's value (run when the
@@ -283,6 +299,22 @@ async fn a_killed_primary_fails_no_call_and_hits_resume_after_its_replica_is_pro
             assert_eq!(failover(id).await, Ok(id + 1));
             assert_eq!(outcome(failover(id)).await, (Ok(id + 1), Some(Outcome::Hit)), "fo:{id}");
         }
+    })
+    .await;
+
+    // The near caches lost their node: they subscribe through another one and serve again, and
+    // a write through A reaches B's near cache.
+    wait_until("B's near cache serves again", Duration::from_secs(10), || async {
+        let before = near_b.stats().near_hits;
+        on_a.set("n", &1u64, TTL).await.is_ok()
+            && on_b.get::<u64>("n").await.ok().flatten() == Some(1)
+            && on_b.get::<u64>("n").await.ok().flatten() == Some(1)
+            && near_b.stats().near_hits > before
+    })
+    .await;
+    on_a.set("n", &2u64, TTL).await.unwrap();
+    wait_until("B's near cache drops n", Duration::from_millis(500), || async {
+        on_b.get::<u64>("n").await.unwrap() == Some(2)
     })
     .await;
 }
