@@ -93,7 +93,9 @@ impl RedisProviderBuilder {
     /// [`clear`](crate::CacheProvider::clear) removes only the keys under it, and
     /// [`clear_pattern`](crate::CacheProvider::clear_pattern) matches below it. Empty unless set:
     /// then `clear` removes every string key of the database, so give each application on a
-    /// server its own prefix (or its own database, `redis://host/3`).
+    /// server its own prefix (or its own database, `redis://host/3`). On a Redis Cluster the key
+    /// goes in a hash tag after the prefix (`myapp:{user:1}`), and a prefix with `{` or `}` is a
+    /// [`CacheError::Config`] from [`connect`](Self::connect).
     ///
     /// ```
     /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").prefix("myapp:");
