@@ -4,9 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The Redis tests start redis-server themselves; the TLS test makes its certificates with openssl.
+# The Redis tests start redis-server themselves (and redis-cli for a cluster); the TLS test makes its certificates with openssl.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# redis-cli makes the cluster of the Redis Cluster tests (Debian's redis-tools, a dependency of
+# redis-server).
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]} from Debian's packages"

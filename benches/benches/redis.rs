@@ -5,14 +5,21 @@
 //! then `redis-benchmark -t get` with as many connections against the same server, as the
 //! ceiling (printed at the end).
 //!
-//! Needs `redis-server` and `redis-benchmark` (`apt-get install -y redis-server`).
+//! Then a hit and a miss of the macro on one server against a Redis Cluster (three primaries and
+//! three replicas on this machine, started with `redis-cli --cluster create`), side by side in one
+//! run: `redis_cluster/hit` and `redis_cluster/miss` (`cargo bench -p cache-benches --bench redis
+//! -- redis_cluster`).
+//!
+//! Needs `redis-server`, `redis-cli` and `redis-benchmark` (`apt-get install -y redis-server`).
 
 use std::hint::black_box;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cache_benches::redis_contenders::{raw_get, theirs_redis as theirs, RAW, RAW_KEY, URL};
 use cache_benches::{run_tasks, User, TTL};
-use cache_tests::RedisServer;
+use cache_runtime::{with_provider, RedisProvider};
+use cache_tests::{RedisCluster, RedisServer};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use redis::AsyncCommands;
 
@@ -22,6 +29,50 @@ const ID: u64 = 1;
 #[cache_runtime::cached(ttl = 300, key = "user:{id}")]
 async fn ours(id: u64) -> User {
     User::new(id)
+}
+
+#[cache_runtime::cached(ttl = 300, key = "hit:{id}")]
+async fn hit(id: u64) -> User {
+    User::new(id)
+}
+
+#[cache_runtime::cached(ttl = 300, key = "miss:{id}")]
+async fn miss(id: u64) -> User {
+    User::new(id)
+}
+
+/// A new key for each miss, on either store.
+static NEXT_MISS: AtomicU64 = AtomicU64::new(1_000);
+
+/// A hit and a miss through the macro on one server and on a cluster, side by side.
+fn cluster_benches(c: &mut Criterion, server: &RedisServer, rt: &tokio::runtime::Runtime) {
+    let cluster = RedisCluster::start();
+    let (single, clustered) = rt.block_on(async {
+        let single = RedisProvider::builder(server.url()).prefix("bench:").connect().await.expect("one server");
+        let clustered =
+            RedisProvider::cluster_builder(cluster.urls()).prefix("bench:").connect().await.expect("the cluster");
+        for provider in [&single, &clustered] {
+            with_provider(provider.clone(), async { assert_eq!(hit(ID).await, User::new(ID)) }).await;
+        }
+        (single, clustered)
+    });
+    let mut group = c.benchmark_group("redis_cluster/hit");
+    for (name, provider) in [("single_node", &single), ("cluster", &clustered)] {
+        group.bench_function(name, |b| b.to_async(rt).iter(|| with_provider(provider.clone(), hit(black_box(ID)))));
+    }
+    group.finish();
+    let mut group = c.benchmark_group("redis_cluster/miss");
+    for (name, provider) in [("single_node", &single), ("cluster", &clustered)] {
+        group.bench_function(name, |b| {
+            b.to_async(rt).iter(|| with_provider(provider.clone(), miss(NEXT_MISS.fetch_add(1, Ordering::Relaxed))))
+        });
+    }
+    group.finish();
+    for (name, provider) in [("single node", &single), ("cluster", &clustered)] {
+        let stats = provider.stats();
+        assert_eq!(stats.errors, 0, "{name}: {stats:?}");
+        assert!(stats.hits > 0 && stats.sets > 1, "{name} hit and stored: {stats:?}");
+    }
 }
 
 async fn setup(server: &RedisServer) {
@@ -98,6 +149,8 @@ fn redis_benches(c: &mut Criterion) {
 
     let stats = cache_runtime::stats();
     assert_eq!((stats.sets, stats.errors), (1, 0), "the macro bench must only hit");
+
+    cluster_benches(c, &server, &rt);
 
     println!("\nCeiling: redis-benchmark -t get -n 200000 against the same server");
     for connections in [1usize, 16, 64] {

@@ -20,6 +20,7 @@ pub const NEAR_VARIABLE: &str = "CACHE_NEAR";
 /// | unset or empty | left as it is: the embedded [`MemoryProvider`] unless you set another |
 /// | `memory://` | a new [`MemoryProvider`] |
 /// | `redis://...`, `rediss://...` | Redis (feature `redis`, and `redis-tls` for `rediss://`); when it does not answer at start, memory with a warning, and Redis as soon as it answers (retried in the background) |
+/// | `redis+cluster://[user:password@]h1:7000,h2:7001,h3:7002` (`rediss+cluster://` for TLS) | a Redis Cluster ([`cluster_builder`](crate::RedisProvider::cluster_builder)) found through the nodes listed, with the same fallback to memory |
 ///
 /// With Redis, `CACHE_PREFIX` (for example `myapp:`) is the key prefix: entries are stored as
 /// `myapp:<key>`, and `clear()` removes only those. Unset, there is no prefix and `clear()`
@@ -80,18 +81,18 @@ async fn init_from_url(variable: &str, url: &str, near: u64) -> Result<(), Cache
             Ok(())
         }
         #[cfg(feature = "redis")]
-        Some("redis" | "rediss") => {
+        Some("redis" | "rediss" | "redis+cluster" | "rediss+cluster") => {
             let prefix = std::env::var(PREFIX_VARIABLE).ok().filter(|p| !p.is_empty());
             crate::redis::init_default_with_fallback(url, prefix.as_deref(), near).await
         }
         #[cfg(not(feature = "redis"))]
-        Some("redis" | "rediss") => Err(CacheError::Config {
+        Some("redis" | "rediss" | "redis+cluster" | "rediss+cluster") => Err(CacheError::Config {
             message: format!(
                 "{variable} is a Redis URL but this build has no Redis support: enable the `redis` feature of cache-runtime"
             ),
         }),
         _ => Err(CacheError::Config {
-            message: format!("{variable} must start with redis://, rediss:// or memory://"),
+            message: format!("{variable} must start with redis://, rediss://, redis+cluster://, rediss+cluster:// or memory://"),
         }),
     }
 }

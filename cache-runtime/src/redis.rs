@@ -48,13 +48,26 @@
 //! key that a template builds from user input can reach it, since escaped values never hold one),
 //! and every end of a lease is published on the channel `<prefix>__cache:flights`. Keys that
 //! start with a NUL byte are the runtime's.
+//!
+//! # Redis Cluster
+//!
+//! [`RedisProvider::cluster_builder`] runs on redis-rs's async cluster client, with the same
+//! options and behaviour. Keys are laid out so that every script touches one slot and different
+//! keys spread over every primary: the key goes in a hash tag after the prefix, the entry of
+//! `user:1` is `<prefix>{user:1}` and its lease `<prefix>\0lease:{user:1}` (a prefix with a brace
+//! is refused). The tag clock and marks share the slot `{tags}` (`<prefix>\0cache:{tags}`,
+//! `<prefix>\0cache:{tags}tag:<tag>`): the scripts cannot read them beside an entry, so the tags
+//! of a value are checked by the provider, and a **tagged hit costs a second round trip** (an
+//! untagged one does not). `clear` and `clear_pattern` run `SCAN` on every primary and delete
+//! one hash slot per script. Pub/sub goes through one node at a time (a classic `PUBLISH`
+//! reaches every node), the next one given when it is lost. The layout on one server is
+//! unchanged. See the README, "Redis Cluster".
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::aio::ConnectionManager;
 use ::redis::{ErrorKind, RedisError, RedisResult, RetryMethod};
 
 use crate::codec::Codec;
@@ -67,6 +80,7 @@ use crate::value::CachedValue;
 
 mod breaker;
 mod builder;
+mod connection;
 mod fallback;
 mod lease;
 mod near;
@@ -77,6 +91,7 @@ mod url;
 use breaker::Breaker;
 pub use breaker::CircuitState;
 pub use builder::RedisProviderBuilder;
+use connection::{Connection, Node};
 pub(crate) use fallback::init_default_with_fallback;
 pub(crate) use lease::{Acquired, Lease};
 pub(crate) use near::Ticket as NearTicket;
@@ -98,12 +113,29 @@ const RESERVED: &str = "\0cache:";
 /// The channel, after the prefix, on which every end of a lease is published.
 const CHANNEL: &str = "__cache:flights";
 
+/// Where `key` is stored after `prefix`: as it is on one server; in a hash tag, `{<key>}`, on a
+/// cluster, so that the entry and the lease of a key share a slot and different keys spread over
+/// every primary.
+fn keyed(prefix: &str, key: &str, cluster: bool) -> String {
+    let mut full = String::with_capacity(prefix.len() + key.len() + 2);
+    full.push_str(prefix);
+    if cluster {
+        full.push('{');
+        full.push_str(key);
+        full.push('}');
+    } else {
+        full.push_str(key);
+    }
+    full
+}
+
 fn ttl_millis(ttl: Duration) -> u64 {
     ttl.as_millis().clamp(1, MAX_TTL_MS) as u64
 }
 
 /// A cache in Redis, through redis-rs's `ConnectionManager` (one multiplexed connection that
-/// reconnects by itself). Clones share the connection, the counters and the circuit breaker.
+/// reconnects by itself), or its async cluster client on a Redis Cluster. Clones share the
+/// connection, the counters and the circuit breaker.
 ///
 /// Build one with [`RedisProvider::builder`]; see the [module docs](crate::redis) for the storage
 /// format and the failure behaviour.
@@ -130,7 +162,9 @@ pub struct RedisProvider {
 }
 
 struct Inner {
-    connection: ConnectionManager,
+    connection: Connection,
+    /// Whether `connection` is a Redis Cluster: keys get a hash tag, tags are checked here.
+    cluster: bool,
     /// The URL without its password.
     url: Arc<str>,
     prefix: String,
@@ -201,6 +235,41 @@ impl RedisProvider {
     /// ```
     pub fn builder(url: impl Into<String>) -> RedisProviderBuilder {
         RedisProviderBuilder::new(url.into())
+    }
+
+    /// A builder for a provider on a Redis Cluster, given the URLs of some of its nodes
+    /// (`redis://[user][:password@]host:port`, or `rediss://` with the feature `redis-tls`): the
+    /// client finds the others. It takes the same options as [`builder`](Self::builder), and gives
+    /// the same behaviour; see the [module docs](crate::redis#redis-cluster) for how keys are
+    /// laid out over the slots. A prefix with a brace (`{` or `}`) is a [`CacheError::Config`]
+    /// from [`connect`](RedisProviderBuilder::connect).
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> Result<(), cache_runtime::CacheError> {
+    /// let redis = cache_runtime::RedisProvider::cluster_builder(["redis://h1:7000", "redis://h2:7001", "redis://h3:7002"])
+    ///     .prefix("myapp:")
+    ///     .connect()
+    ///     .await?;
+    /// cache_runtime::set_default(redis);
+    /// # Ok(()) }
+    /// ```
+    pub fn cluster_builder<I>(nodes: I) -> RedisProviderBuilder
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        RedisProviderBuilder::new_cluster(nodes.into_iter().map(Into::into).collect())
+    }
+
+    /// Whether this provider is on a Redis Cluster ([`cluster_builder`](Self::cluster_builder)).
+    ///
+    /// ```no_run
+    /// # async fn show(redis: cache_runtime::RedisProvider) {
+    /// println!("cluster: {}", redis.is_cluster());
+    /// # }
+    /// ```
+    pub fn is_cluster(&self) -> bool {
+        self.inner.cluster
     }
 
     /// A snapshot of this provider's counters (shared by its clones).
@@ -309,7 +378,9 @@ impl RedisProvider {
         if !tagged {
             return self.read_plain(key, &full, timeout, with_ttl).await;
         }
-        let marks = &self.inner.tag_marks;
+        // On a cluster the marks live in another slot than the entry: the script does not read
+        // them, the tags are checked here.
+        let marks = if self.inner.cluster { "" } else { self.inner.tag_marks.as_str() };
         let result = self
             .run_within("get", timeout, |mut connection| {
                 let full = &full;
@@ -324,6 +395,10 @@ impl RedisProvider {
             })
             .await?;
         match result {
+            Ok(Some((bytes, ttl))) if self.inner.cluster => match self.tags_dropped(&bytes, timeout).await? {
+                true => Ok(None),
+                false => Ok(Some((bytes, ttl))),
+            },
             Ok(found) => Ok(found),
             Err(error) if is_wrong_type(&error) => Err(Self::foreign(key)),
             Err(error) if error.code() == Some("NOPERM") => {
@@ -366,14 +441,28 @@ impl RedisProvider {
         if !crate::value::is_tagged(&bytes) {
             return Ok(Some((bytes, ttl)));
         }
-        let tagging = CachedValue::from_bytes(&bytes, Arc::clone(&self.inner.codec)).ok().and_then(|value| {
+        match self.tags_dropped(&bytes, timeout).await? {
+            true => Ok(None),
+            false => Ok(Some((bytes, ttl))),
+        }
+    }
+
+    /// Whether a tag of the value `bytes` was invalidated since its computation started, read
+    /// with one pipelined `GET` a mark (nothing for a value without tags): what the scripts check
+    /// in Redis on one node, checked here on a cluster (where the marks live in another slot) and
+    /// after a plain read.
+    async fn tags_dropped(&self, bytes: &[u8], timeout: Duration) -> Result<bool, CacheError> {
+        let tagging = CachedValue::from_bytes(bytes, Arc::clone(&self.inner.codec)).ok().and_then(|value| {
             let tagging = value.tagging()?;
             Some((
                 tagging.start,
                 tagging.list.iter().map(|tag| format!("{}{tag}", self.inner.tag_marks)).collect::<Vec<_>>(),
             ))
         });
-        let Some((start, mark_keys)) = tagging else { return Ok(Some((bytes, ttl))) };
+        let Some((start, mark_keys)) = tagging else { return Ok(false) };
+        if mark_keys.is_empty() {
+            return Ok(false);
+        }
         let marks = self
             .run_within("get", timeout, |mut connection| {
                 let mark_keys = &mark_keys;
@@ -388,10 +477,19 @@ impl RedisProvider {
             })
             .await?
             .map_err(|error| self.replied(error))?;
-        match marks.into_iter().flatten().any(|mark| mark > start) {
-            true => Ok(None),
-            false => Ok(Some((bytes, ttl))),
-        }
+        Ok(marks.into_iter().flatten().any(|mark| mark > start))
+    }
+
+    /// The tag clock now: the start of a computation, or the stamp of a write (on a cluster,
+    /// where the scripts cannot read it beside the entry).
+    async fn tag_clock_now(&self, operation: &'static str) -> Result<u64, CacheError> {
+        let clock = &self.inner.tag_clock;
+        self.run(operation, |mut connection| async move {
+            ::redis::cmd("GET").arg(clock).query_async::<Option<u64>>(&mut connection).await
+        })
+        .await?
+        .map(|clock| clock.unwrap_or(0))
+        .map_err(|error| self.replied(error))
     }
 
     /// Sets the mark of `tag` to the tag clock, moved up (to `floor` at least); returns the
@@ -451,10 +549,7 @@ impl RedisProvider {
     }
 
     fn full_key(&self, key: &str) -> String {
-        let mut full = String::with_capacity(self.inner.prefix.len() + key.len());
-        full.push_str(&self.inner.prefix);
-        full.push_str(key);
-        full
+        keyed(&self.inner.prefix, key, self.inner.cluster)
     }
 
     /// Runs one operation through the breaker, within the timeout.
@@ -464,7 +559,7 @@ impl RedisProvider {
     /// the caller to read (`WRONGTYPE`, say).
     async fn run<T, F, Fut>(&self, operation: &'static str, op: F) -> Result<RedisResult<T>, CacheError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(Connection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         self.run_within(operation, self.inner.op_timeout, op).await
@@ -479,7 +574,7 @@ impl RedisProvider {
         op: F,
     ) -> Result<RedisResult<T>, CacheError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(Connection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let inner = &self.inner;
@@ -521,20 +616,27 @@ impl RedisProvider {
         let full = self.full_key(key);
         let (millis, lease, channel) = (ttl_millis(ttl), self.lease_key(key), &self.inner.channel);
         let clock = &self.inner.tag_clock;
+        // On a cluster the clock lives in another slot: read first, for a tagged value only (the
+        // stamp of an untagged one is not read).
+        let stamp = match (self.inner.cluster, value.tagging()) {
+            (true, Some(_)) => Some(self.tag_clock_now("set").await?),
+            (true, None) => Some(0),
+            (false, _) => None,
+        };
         let kind = self
             .run("set", |mut connection| {
                 let (full, bytes, lease) = (&full, &bytes, &lease);
                 async move {
-                    scripts::SET
-                        .key(full)
-                        .key(lease)
-                        .key(clock)
-                        .arg(bytes)
-                        .arg(millis)
-                        .arg(channel)
-                        .arg(key)
-                        .invoke_async::<String>(&mut connection)
-                        .await
+                    let mut invocation = scripts::SET.key(full);
+                    invocation.key(lease);
+                    if stamp.is_none() {
+                        invocation.key(clock);
+                    }
+                    invocation.arg(bytes).arg(millis).arg(channel).arg(key);
+                    if let Some(stamp) = stamp {
+                        invocation.arg(stamp);
+                    }
+                    invocation.invoke_async::<String>(&mut connection).await
                 }
             })
             .await?
@@ -632,31 +734,57 @@ impl RedisProvider {
     /// [`Pattern::matches`] before it goes.
     async fn delete_matching(&self, pattern: Option<&Pattern>) -> Result<u64, CacheError> {
         let glob = pattern.map_or_else(|| "*".to_owned(), Pattern::redis_superset);
-        let leases = format!("{}{glob}", crate::key::escape_glob(&self.inner.lease_prefix));
-        self.sweep(&leases, self.inner.lease_prefix.len(), pattern, Sweep::Leases).await?;
-        let entries = format!("{}{glob}", self.inner.prefix_glob);
-        self.sweep(&entries, self.inner.prefix.len(), pattern, Sweep::Entries).await
+        // On a cluster every key is in a hash tag, `{<key>}`, after its prefix.
+        let (open, close) = if self.inner.cluster { ("{", "}") } else { ("", "") };
+        let targets = self
+            .run("clear_pattern", |mut connection| async move { connection.scan_targets().await })
+            .await?
+            .map_err(|error| self.replied(error))?;
+        let leases = format!("{}{open}{glob}{close}", crate::key::escape_glob(&self.inner.lease_prefix));
+        for target in &targets {
+            self.sweep(target.as_ref(), &leases, self.inner.lease_prefix.len(), pattern, Sweep::Leases).await?;
+        }
+        let entries = format!("{}{open}{glob}{close}", self.inner.prefix_glob);
+        let mut removed = 0;
+        for target in &targets {
+            removed += self.sweep(target.as_ref(), &entries, self.inner.prefix.len(), pattern, Sweep::Entries).await?;
+        }
+        Ok(removed)
     }
 
-    /// Walks the keys matching `glob` with `SCAN`, keeps those whose name after `skip` bytes
-    /// `pattern` matches, and voids or removes them batch by batch; returns how many entries it
+    /// The key in `full` (a key as stored, after `skip` bytes of prefix): without its hash tag's
+    /// braces on a cluster.
+    fn stored_name<'k>(&self, full: &'k [u8], skip: usize) -> &'k [u8] {
+        let name = &full[skip.min(full.len())..];
+        match self.inner.cluster {
+            true => name.strip_prefix(b"{").and_then(|name| name.strip_suffix(b"}")).unwrap_or(name),
+            false => name,
+        }
+    }
+
+    /// Walks the keys matching `glob` with `SCAN` on `node` (a primary of a cluster, or the
+    /// server), keeps those whose name after `skip` bytes `pattern` matches, and voids or removes
+    /// them batch by batch (on a cluster, one script per hash slot); returns how many entries it
     /// removed.
-    async fn sweep(&self, glob: &str, skip: usize, pattern: Option<&Pattern>, sweep: Sweep) -> Result<u64, CacheError> {
+    async fn sweep(
+        &self,
+        node: Option<&Node>,
+        glob: &str,
+        skip: usize,
+        pattern: Option<&Pattern>,
+        sweep: Sweep,
+    ) -> Result<u64, CacheError> {
         let channel = &self.inner.channel;
         let lease_skip = self.inner.lease_prefix.len();
+        let trim = u8::from(self.inner.cluster);
         let mut cursor: u64 = 0;
         let mut removed = 0;
         loop {
             let (next, keys): (u64, Vec<Vec<u8>>) = self
                 .run("clear_pattern", |mut connection| async move {
-                    ::redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(glob)
-                        .arg("COUNT")
-                        .arg(BATCH)
-                        .query_async(&mut connection)
-                        .await
+                    let mut scan = ::redis::cmd("SCAN");
+                    scan.arg(cursor).arg("MATCH").arg(glob).arg("COUNT").arg(BATCH);
+                    connection.query_on(node, scan).await
                 })
                 .await?
                 .map_err(|error| self.replied(error))?;
@@ -665,14 +793,18 @@ impl RedisProvider {
             let keys: Vec<Vec<u8>> = keys
                 .into_iter()
                 .filter(|key| {
-                    let name = &key[skip.min(key.len())..];
-                    let reserved = matches!(sweep, Sweep::Entries) && name.first() == Some(&0);
+                    let reserved = matches!(sweep, Sweep::Entries) && key.get(skip) == Some(&0);
+                    let name = self.stored_name(key, skip);
                     !reserved
                         && pattern
                             .is_none_or(|pattern| std::str::from_utf8(name).is_ok_and(|name| pattern.matches(name)))
                 })
                 .collect();
-            for batch in keys.chunks(BATCH) {
+            let batches = match self.inner.cluster {
+                true => connection::by_slot(&keys),
+                false => keys.chunks(BATCH).map(<[Vec<u8>]>::to_vec).collect(),
+            };
+            for batch in &batches {
                 let swept = self
                     .run("clear_pattern", |mut connection| async move {
                         match sweep {
@@ -681,6 +813,7 @@ impl RedisProvider {
                                     .key(batch)
                                     .arg(channel)
                                     .arg(lease_skip)
+                                    .arg(trim)
                                     .invoke_async::<u64>(&mut connection)
                                     .await
                             }
@@ -724,7 +857,7 @@ impl RedisProvider {
                     if matches!(sweep, Sweep::Leases) && gone == 1 {
                         let _: i64 = ::redis::cmd("PUBLISH")
                             .arg(channel)
-                            .arg(&key[skip.min(key.len())..])
+                            .arg(self.stored_name(key, skip))
                             .query_async(&mut connection)
                             .await?;
                         return Ok(0);

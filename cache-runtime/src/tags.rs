@@ -18,6 +18,10 @@
 //!   invalidated; a policy that evicts keys without a ttl, `allkeys-*`, could evict one and bring
 //!   back the entries it dropped: use a `volatile-*` policy or `noeviction`). A leader's start
 //!   comes with its lease, so every instance reads one clock, Redis's.
+//!   On a Redis Cluster the clock and marks share one slot (`<prefix>\0cache:{tags}`,
+//!   `<prefix>\0cache:{tags}tag:<tag>`), apart from the entries: the provider checks a value's
+//!   tags after reading it (a second round trip for a tagged hit), and a leader reads the clock
+//!   after taking its lease.
 //! - A near cache learns marks from the invalidation channel and drops its copies the same way.
 //!
 //! The invalidation rules hold as for keys: a computation that started before `invalidate_tag`

@@ -10,6 +10,8 @@
 //! # drop(url);
 //! ```
 //!
+//! [`RedisCluster`] starts a Redis Cluster of six nodes the same way.
+//!
 //! A missing or broken `redis-server` is a panic that says what to install: tests that need
 //! Redis fail, they never skip.
 
@@ -253,6 +255,192 @@ impl RedisServer {
                 return Err(format!("it did not answer PING within {START_TIMEOUT:?}{}", read_log(&log)));
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A Redis Cluster of its own for a test: three primaries and three replicas (`redis-server
+/// --cluster-enabled yes --cluster-node-timeout 1000`, each on a free port of 127.0.0.1 in a
+/// temporary directory, without persistence), joined with `redis-cli --cluster create
+/// --cluster-replicas 1`. [`start`](Self::start) returns once every node reports
+/// `cluster_state:ok` and every replica is in sync with its primary; dropping it kills every
+/// node.
+///
+/// ```no_run
+/// let cluster = cache_tests::RedisCluster::start();
+/// let nodes: Vec<String> = cluster.urls();            // redis://127.0.0.1:PORT, one per node
+/// let env = cluster.env_url();                        // redis+cluster://127.0.0.1:P1,127.0.0.1:P2,...
+/// assert_eq!(cluster.primaries().len(), 3);
+/// # drop((nodes, env));
+/// ```
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+/// How long a cluster may take to form, or to fail over.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl RedisCluster {
+    /// Starts six nodes, makes them a cluster, and waits until it is ready; panics, saying what
+    /// went wrong, if it does not form within 30 s.
+    pub fn start() -> RedisCluster {
+        // A replica syncs at once (no diskless delay): it can only be promoted once it has.
+        let args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node-timeout",
+            "1000",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--repl-diskless-sync-delay",
+            "0",
+        ];
+        let nodes: Vec<RedisServer> = (0..6)
+            .map(|_| {
+                let mut server = RedisServer::new(args.iter().map(|arg| (*arg).to_owned()).collect());
+                let mut last_error = String::new();
+                for _ in 0..5 {
+                    // The cluster bus listens on the port + 10000: both must be free.
+                    server.port = free_cluster_port();
+                    match server.spawn_and_wait() {
+                        Ok(()) => return server,
+                        Err(error) => last_error = error,
+                    }
+                }
+                panic!("a cluster node did not start: {last_error}\n{}", install_hint());
+            })
+            .collect();
+        let cluster = RedisCluster { nodes };
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &cluster.nodes {
+            create.arg(format!("127.0.0.1:{}", node.port));
+        }
+        let output = create
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run `redis-cli --cluster create`: {e}\n{}", install_hint()));
+        assert!(
+            output.status.success(),
+            "`redis-cli --cluster create` failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        cluster.wait_until("every node reports cluster_state:ok and every replica is in sync", |cluster| {
+            cluster.nodes.iter().all(|node| cli(node.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+                && cluster.primaries().len() == 3
+                && cluster
+                    .nodes
+                    .iter()
+                    .filter(|node| !cluster.primaries().contains(&node.port))
+                    .all(|node| cli(node.port, &["INFO", "replication"]).contains("master_link_status:up"))
+        });
+        cluster
+    }
+
+    /// `redis://127.0.0.1:PORT` of every node that runs, primaries and replicas.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|node| node.is_running())
+            .map(|node| format!("redis://127.0.0.1:{}", node.port))
+            .collect()
+    }
+
+    /// The cluster as `init_from_env` reads it: `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,...`.
+    pub fn env_url(&self) -> String {
+        let hosts: Vec<String> =
+            self.nodes.iter().filter(|node| node.is_running()).map(|node| format!("127.0.0.1:{}", node.port)).collect();
+        format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// The ports of the primaries that serve slots now, as a running node sees them.
+    pub fn primaries(&self) -> Vec<u16> {
+        let Some(node) = self.nodes.iter().find(|node| node.is_running()) else { return Vec::new() };
+        let mut ports: Vec<u16> = cli(node.port, &["CLUSTER", "NODES"])
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let flags = fields.get(2)?;
+                let serving = flags.split(',').any(|f| f == "master") && !flags.split(',').any(|f| f == "fail");
+                (serving && fields.len() > 8).then_some(())?;
+                fields[1].split(['@', ',']).next()?.rsplit_once(':')?.1.parse().ok()
+            })
+            .collect();
+        ports.sort_unstable();
+        ports
+    }
+
+    /// The keys on the node at `port` whose names match the glob `pattern` (`SCAN` on it).
+    pub fn keys_on(&self, port: u16, pattern: &str) -> Vec<String> {
+        let out = cli(port, &["--scan", "--pattern", pattern]);
+        out.lines().filter(|line| !line.is_empty()).map(str::to_owned).collect()
+    }
+
+    /// Runs `redis-cli -p port args...` and returns what it printed.
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        cli(port, args)
+    }
+
+    /// Kills the node at `port` with `SIGKILL` and waits until the cluster has promoted its
+    /// replica (every running node reports `cluster_state:ok` and the node is no longer a
+    /// serving primary); returns how long that took.
+    pub fn kill_and_fail_over(&mut self, port: u16) -> Duration {
+        self.kill(port);
+        let started = Instant::now();
+        self.wait_until("the cluster failed over", |cluster| {
+            !cluster.primaries().contains(&port)
+                && cluster.primaries().len() == 3
+                && cluster
+                    .nodes
+                    .iter()
+                    .filter(|node| node.is_running())
+                    .all(|node| cli(node.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        });
+        started.elapsed()
+    }
+
+    /// Kills the node at `port` with `SIGKILL`, and returns at once.
+    pub fn kill(&mut self, port: u16) {
+        let node = self.nodes.iter_mut().find(|node| node.port == port).expect("no node of this cluster on that port");
+        node.stop();
+    }
+
+    fn wait_until(&self, what: &str, done: impl Fn(&RedisCluster) -> bool) {
+        let deadline = Instant::now() + CLUSTER_TIMEOUT;
+        while !done(self) {
+            if Instant::now() >= deadline {
+                let nodes =
+                    self.nodes.iter().find(|node| node.is_running()).map(|node| cli(node.port, &["CLUSTER", "NODES"]));
+                panic!(
+                    "the Redis Cluster did not get there within {CLUSTER_TIMEOUT:?}: {what}\n{}",
+                    nodes.unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `redis-cli -p port args...`: what it printed (empty if it could not run).
+fn cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// A port below 55536 that nothing listens on, and whose cluster bus port (+10000) is free too.
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 55536 && TcpListener::bind((Ipv4Addr::LOCALHOST, port + 10000)).is_ok() {
+            return port;
         }
     }
 }

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
 use redis::{Client, RedisError};
 
 use super::breaker::{Breaker, BreakerConfig};
+use super::connection::{Connection, Subscriber};
 use super::near::Near;
 use super::notify::Notifier;
 use super::{url, Inner, RedisProvider};
@@ -34,7 +36,10 @@ use crate::stats::StatsCounters;
 #[derive(Clone)]
 #[must_use]
 pub struct RedisProviderBuilder {
+    /// The URL; on a cluster, the nodes' URLs joined by commas.
     url: String,
+    /// Whether `url` lists the nodes of a Redis Cluster.
+    cluster: bool,
     prefix: String,
     op_timeout: Duration,
     connect_timeout: Duration,
@@ -52,6 +57,7 @@ impl RedisProviderBuilder {
     pub(super) fn new(url: String) -> Self {
         RedisProviderBuilder {
             url,
+            cluster: false,
             prefix: String::new(),
             op_timeout: RedisProvider::DEFAULT_OP_TIMEOUT,
             connect_timeout: RedisProvider::DEFAULT_CONNECT_TIMEOUT,
@@ -66,11 +72,30 @@ impl RedisProviderBuilder {
         }
     }
 
+    pub(super) fn new_cluster(nodes: Vec<String>) -> Self {
+        RedisProviderBuilder { cluster: true, ..Self::new(nodes.join(",")) }
+    }
+
+    /// The URLs of the nodes (one for a single server).
+    fn nodes(&self) -> Vec<&str> {
+        match self.cluster {
+            true => self.url.split(',').map(str::trim).filter(|node| !node.is_empty()).collect(),
+            false => vec![self.url.as_str()],
+        }
+    }
+
+    /// `text` without the secrets of any node's URL.
+    fn scrub(&self, text: &str) -> String {
+        self.nodes().into_iter().fold(text.to_owned(), |text, node| url::scrub(&text, node))
+    }
+
     /// Put in front of every key: with `"myapp:"`, the key `user:1` is stored as `myapp:user:1`.
     /// [`clear`](crate::CacheProvider::clear) removes only the keys under it, and
     /// [`clear_pattern`](crate::CacheProvider::clear_pattern) matches below it. Empty unless set:
     /// then `clear` removes every string key of the database, so give each application on a
-    /// server its own prefix (or its own database, `redis://host/3`).
+    /// server its own prefix (or its own database, `redis://host/3`). On a Redis Cluster the key
+    /// goes in a hash tag after the prefix (`myapp:{user:1}`), and a prefix with `{` or `}` is a
+    /// [`CacheError::Config`] from [`connect`](Self::connect).
     ///
     /// ```
     /// let builder = cache_runtime::RedisProvider::builder("redis://127.0.0.1:6379/0").prefix("myapp:");
@@ -228,38 +253,57 @@ impl RedisProviderBuilder {
         self
     }
 
-    /// The URL with its password masked.
+    /// The URL with its password masked (on a cluster, each node's).
     pub(super) fn masked_url(&self) -> String {
-        url::mask_password(&self.url)
+        self.nodes().into_iter().map(url::mask_password).collect::<Vec<_>>().join(",")
     }
 
-    /// The redis-rs client; a URL it cannot read is a [`CacheError::Config`], and so is a
-    /// `rediss://` URL in a build without the `redis-tls` feature.
-    pub(super) fn client(&self) -> Result<Client, CacheError> {
+    /// A redis-rs client per node (one for a single server); a URL it cannot read is a
+    /// [`CacheError::Config`], and so is a `rediss://` URL in a build without the `redis-tls`
+    /// feature, a cluster without nodes, and a cluster prefix with a brace.
+    pub(super) fn clients(&self) -> Result<Vec<Client>, CacheError> {
+        let nodes = self.nodes();
+        if nodes.is_empty() {
+            return Err(CacheError::Config {
+                message: "a Redis Cluster needs at least one node URL (`redis://host:port`)".to_owned(),
+            });
+        }
+        if self.cluster && self.prefix.contains(['{', '}']) {
+            return Err(CacheError::Config {
+                message: format!(
+                    "the prefix {:?} holds a brace: on a Redis Cluster each key is stored in a hash tag after the prefix (`<prefix>{{<key>}}`), and a brace in the prefix would put every key in one slot; choose a prefix without `{{` or `}}`",
+                    self.prefix
+                ),
+            });
+        }
+        nodes.into_iter().map(|node| self.client_of(node)).collect()
+    }
+
+    fn client_of(&self, node: &str) -> Result<Client, CacheError> {
         #[cfg(not(feature = "redis-tls"))]
-        if url::is_tls(&self.url) {
+        if url::is_tls(node) {
             return Err(CacheError::Config {
                 message: format!(
                     "the Redis URL `{}` asks for TLS but this build has no TLS support: enable the `redis-tls` feature of cache-runtime",
-                    self.masked_url()
+                    url::mask_password(node)
                 ),
             });
         }
         let config_error = |error: RedisError| CacheError::Config {
             message: format!(
                 "the Redis URL `{}` is invalid: {}",
-                self.masked_url(),
-                url::scrub(&error.to_string(), &self.url)
+                url::mask_password(node),
+                url::scrub(&error.to_string(), node)
             ),
         };
         #[cfg(not(feature = "redis-tls"))]
-        let client = Client::open(self.url.as_str()).map_err(config_error)?;
+        let client = Client::open(node).map_err(config_error)?;
         #[cfg(feature = "redis-tls")]
         let client = match &self.tls_root_certificate {
-            None => Client::open(self.url.as_str()).map_err(config_error)?,
+            None => Client::open(node).map_err(config_error)?,
             Some(pem) => {
                 let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(pem.clone()) };
-                Client::build_with_tls(self.url.as_str(), certificates).map_err(config_error)?
+                Client::build_with_tls(node, certificates).map_err(config_error)?
             }
         };
         #[cfg(feature = "redis-tls")]
@@ -283,25 +327,45 @@ impl RedisProviderBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn connect(self) -> Result<RedisProvider, CacheError> {
-        let client = self.client()?;
+        let clients = self.clients()?;
         let url: Arc<str> = Arc::from(self.masked_url());
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            // The operation timeout and the breaker pace the attempts: a reconnection only
-            // retries twice, quickly, so that a probe finds out soon.
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500))
-            .set_response_timeout(None);
-        let connection = match tokio::time::timeout(
-            self.connect_timeout,
-            ConnectionManager::new_with_config(client.clone(), config),
-        )
-        .await
-        {
+        let connecting = async {
+            match self.cluster {
+                false => {
+                    let config = ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(self.connect_timeout))
+                        // The operation timeout and the breaker pace the attempts: a reconnection
+                        // only retries twice, quickly, so that a probe finds out soon.
+                        .set_number_of_retries(2)
+                        .set_min_delay(Duration::from_millis(50))
+                        .set_max_delay(Duration::from_millis(500))
+                        .set_response_timeout(None);
+                    ConnectionManager::new_with_config(clients[0].clone(), config).await.map(Connection::Single)
+                }
+                true => {
+                    let nodes = clients.iter().map(|client| client.get_connection_info().clone());
+                    // A node lost in a failover answers with errors the client retries after a
+                    // short wait (the slots move to a replica within a second or two); the
+                    // operation timeout bounds the whole.
+                    #[cfg_attr(not(feature = "redis-tls"), allow(unused_mut))]
+                    let mut builder = ClusterClientBuilder::new(nodes)
+                        .connection_timeout(self.connect_timeout)
+                        .retries(8)
+                        .min_retry_wait(20)
+                        .max_retry_wait(250);
+                    #[cfg(feature = "redis-tls")]
+                    if let Some(pem) = &self.tls_root_certificate {
+                        builder =
+                            builder.certs(redis::TlsCertificates { client_tls: None, root_cert: Some(pem.clone()) });
+                    }
+                    builder.build()?.get_async_connection().await.map(Connection::Cluster)
+                }
+            }
+        };
+        let connection = match tokio::time::timeout(self.connect_timeout, connecting).await {
             Ok(Ok(connection)) => connection,
             Ok(Err(error)) => {
-                let said = url::scrub(&error.to_string(), &self.url);
+                let said = self.scrub(&error.to_string());
                 if refused_credentials(&error) {
                     return Err(CacheError::Config {
                         message: format!(
@@ -316,18 +380,23 @@ impl RedisProviderBuilder {
         self.check_permissions(connection.clone(), &url).await?;
         let prefix_glob = crate::key::escape_glob(&self.prefix);
         let channel = format!("{}{}", self.prefix, super::CHANNEL);
+        let subscriber = Arc::new(Subscriber::new(clients));
+        // On a cluster the tag clock and every mark share one slot (the hash tag `{tags}`), so
+        // that an invalidation stays one script.
+        let tags = if self.cluster { "{tags}" } else { "tags" };
         let provider = RedisProvider {
             inner: Arc::new(Inner {
                 connection,
+                cluster: self.cluster,
                 breaker: Breaker::new(self.breaker, Arc::clone(&url), self.op_timeout),
-                notifier: Notifier::new(client.clone(), channel.clone(), self.connect_timeout),
+                notifier: Notifier::new(Arc::clone(&subscriber), channel.clone(), self.connect_timeout),
                 near: self.near.map(Near::new),
                 near_channel: format!("{}{}", self.prefix, super::near::CHANNEL),
                 channel,
                 url,
                 lease_prefix: format!("{}{}", self.prefix, super::LEASE_INFIX),
-                tag_marks: format!("{}{}tag:", self.prefix, super::RESERVED),
-                tag_clock: format!("{}{}tags", self.prefix, super::RESERVED),
+                tag_marks: format!("{}{}{tags}tag:", self.prefix, super::RESERVED),
+                tag_clock: format!("{}{}{tags}", self.prefix, super::RESERVED),
                 prefix: self.prefix,
                 prefix_glob,
                 op_timeout: self.op_timeout,
@@ -339,7 +408,7 @@ impl RedisProviderBuilder {
             }),
         };
         if provider.near().is_some() {
-            let subscribed = provider.watch_near(client, self.connect_timeout);
+            let subscribed = provider.watch_near(subscriber, self.connect_timeout);
             // Until it is subscribed, the near cache is bypassed: a channel that does not come up
             // in time leaves a provider that works, without its near cache until it does.
             if tokio::time::timeout(self.connect_timeout, subscribed).await.is_err() {
@@ -355,9 +424,11 @@ impl RedisProviderBuilder {
     /// the commands they run: `TYPE`, `UNLINK`, `PUBLISH`), `GET` and `SCAN`. A user whose ACL
     /// denies one of them gets a [`CacheError::Config`] that names the rule to grant, instead of
     /// a cache that silently stores nothing and invalidates nothing.
-    async fn check_permissions(&self, mut connection: ConnectionManager, url: &str) -> Result<(), CacheError> {
-        let probe = format!("{}{}probe", self.prefix, super::RESERVED);
-        let lease = format!("{}{}probe", self.prefix, super::LEASE_INFIX);
+    async fn check_permissions(&self, mut connection: Connection, url: &str) -> Result<(), CacheError> {
+        // On a cluster the two keys of a script share a slot: the hash tag `{probe}`.
+        let probe_key = if self.cluster { "{probe}" } else { "probe" };
+        let probe = format!("{}{}{probe_key}", self.prefix, super::RESERVED);
+        let lease = format!("{}{}{probe_key}", self.prefix, super::LEASE_INFIX);
         let checks = async {
             super::scripts::load_all(&mut connection).await?;
             let _: i64 = super::scripts::DELETE
@@ -368,14 +439,10 @@ impl RedisProviderBuilder {
                 .invoke_async(&mut connection)
                 .await?;
             let _: Option<Vec<u8>> = redis::cmd("GET").arg(&probe).query_async(&mut connection).await?;
-            let _: (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(0)
-                .arg("MATCH")
-                .arg(&probe)
-                .arg("COUNT")
-                .arg(1)
-                .query_async(&mut connection)
-                .await?;
+            let targets = connection.scan_targets().await?;
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(0).arg("MATCH").arg(&probe).arg("COUNT").arg(1);
+            let _: (u64, Vec<Vec<u8>>) = connection.query_on(targets.first().and_then(Option::as_ref), scan).await?;
             Ok::<(), RedisError>(())
         };
         match tokio::time::timeout(self.connect_timeout, checks).await {
@@ -383,15 +450,15 @@ impl RedisProviderBuilder {
             Ok(Err(error)) if error.code() == Some("NOPERM") => Err(CacheError::Config {
                 message: format!(
                     "redis at {url} denies a command the cache needs ({}): grant the user `+get +set +incr +unlink +type +scan +pexpire +eval +evalsha +script|load +publish +subscribe` on `~{prefix}*` and `&{prefix}{channel}`",
-                    url::scrub(&error.to_string(), &self.url),
+                    self.scrub(&error.to_string()),
                     prefix = self.prefix,
                     channel = super::CHANNEL,
                 ),
             }),
             Ok(Err(error)) if refused_credentials(&error) => Err(CacheError::Config {
-                message: format!("redis at {url} refused the credentials ({}): check the user and password in the URL", url::scrub(&error.to_string(), &self.url)),
+                message: format!("redis at {url} refused the credentials ({}): check the user and password in the URL", self.scrub(&error.to_string())),
             }),
-            Ok(Err(error)) => Err(CacheError::Connection { message: format!("redis at {url}: {}", url::scrub(&error.to_string(), &self.url)) }),
+            Ok(Err(error)) => Err(CacheError::Connection { message: format!("redis at {url}: {}", self.scrub(&error.to_string())) }),
             Err(_) => Err(CacheError::Timeout { operation: "connect", after: self.connect_timeout }),
         }
     }
@@ -417,6 +484,7 @@ impl fmt::Debug for RedisProviderBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("RedisProviderBuilder");
         out.field("url", &self.masked_url())
+            .field("cluster", &self.cluster)
             .field("prefix", &self.prefix)
             .field("op_timeout", &self.op_timeout)
             .field("connect_timeout", &self.connect_timeout)
@@ -452,10 +520,15 @@ mod tests {
         assert!(message.contains("rediss://default:***@cache.internal:6380/0"), "{message}");
         assert!(!message.contains("s3cret-pw"), "{message}");
 
-        let message = tls_refusal(RedisProvider::builder("VALKEYS://cache.internal").client());
+        let message = tls_refusal(RedisProvider::builder("VALKEYS://cache.internal").clients());
         assert!(message.contains("`redis-tls`"), "{message}");
         // A plain URL still builds its client (connecting is another matter).
-        RedisProvider::builder("redis://cache.internal:6379/0").client().unwrap();
+        RedisProvider::builder("redis://cache.internal:6379/0").clients().unwrap();
+        // So does each node of a cluster; a TLS node is refused the same way.
+        assert_eq!(RedisProvider::cluster_builder(["redis://h1:7000", "redis://h2:7001"]).clients().unwrap().len(), 2);
+        let message =
+            tls_refusal(RedisProvider::cluster_builder(["redis://h1:7000", "rediss://:pw@h2:7001"]).clients());
+        assert!(message.contains("`redis-tls`") && !message.contains("pw"), "{message}");
     }
 
     /// `url::is_tls` reads schemes as redis-rs does: every URL it calls TLS is one redis-rs

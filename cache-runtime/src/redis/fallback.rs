@@ -24,7 +24,10 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// answers and takes its place. A URL that cannot be read is a [`CacheError::Config`]. With
 /// `near` above 0, Redis gets a near cache of that many entries.
 pub(crate) async fn init_default_with_fallback(url: &str, prefix: Option<&str>, near: u64) -> Result<(), CacheError> {
-    let mut builder = RedisProvider::builder(url);
+    let mut builder = match url::cluster_nodes(url) {
+        Some(nodes) => RedisProvider::cluster_builder(nodes),
+        None => RedisProvider::builder(url),
+    };
     if let Some(prefix) = prefix {
         builder = builder.prefix(prefix);
     }
@@ -33,7 +36,7 @@ pub(crate) async fn init_default_with_fallback(url: &str, prefix: Option<&str>, 
     }
     let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
     // A URL that does not parse will not parse later either: say so now.
-    builder.client()?;
+    builder.clients()?;
     let masked = url::mask_password(url);
     match builder.clone().connect().await {
         Ok(redis) => {

@@ -73,7 +73,7 @@ enum Attempt {
 
 impl RedisProvider {
     pub(super) fn lease_key(&self, key: &str) -> String {
-        format!("{}{key}", self.inner.lease_prefix)
+        super::keyed(&self.inner.lease_prefix, key, self.inner.cluster)
     }
 
     /// Takes the lease of `key` for a new leader, or waits (until `deadline`) for the instance
@@ -110,8 +110,22 @@ impl RedisProvider {
     }
 
     async fn attempt(&self, key: &str, look: bool, timeout: Duration) -> Result<Attempt, CacheError> {
+        let attempt = self.attempt_once(key, look, timeout).await?;
+        // On a cluster the script does not see the tags (their marks live in another slot): a
+        // value one of them dropped is none, and the lease is taken without looking.
+        if let Attempt::Value(bytes) = &attempt {
+            if self.inner.cluster && self.tags_dropped(bytes, timeout).await? {
+                return self.attempt_once(key, false, timeout).await;
+            }
+        }
+        Ok(attempt)
+    }
+
+    async fn attempt_once(&self, key: &str, look: bool, timeout: Duration) -> Result<Attempt, CacheError> {
         let (entry, lease) = (self.full_key(key), self.lease_key(key));
-        let (clock, marks) = (&self.inner.tag_clock, &self.inner.tag_marks);
+        let cluster = self.inner.cluster;
+        let clock = &self.inner.tag_clock;
+        let marks = if cluster { "" } else { self.inner.tag_marks.as_str() };
         let token = format!("{:016x}:{}", *INSTANCE, NEXT_TOKEN.fetch_add(1, Ordering::Relaxed));
         let millis = self.inner.lease.as_millis() as u64;
         // Made before the script is sent: if the call is dropped, or the reply does not come in
@@ -122,10 +136,13 @@ impl RedisProvider {
             .run_within("lease", timeout, |mut connection| {
                 let (entry, lease, token) = (&entry, &lease, &token);
                 async move {
-                    scripts::ACQUIRE
-                        .key(entry)
-                        .key(lease)
-                        .key(clock)
+                    let mut invocation = scripts::ACQUIRE.key(entry);
+                    invocation.key(lease);
+                    // On a cluster the clock lives in another slot: read after the lease.
+                    if !cluster {
+                        invocation.key(clock);
+                    }
+                    invocation
                         .arg(token)
                         .arg(millis)
                         .arg(if look { "1" } else { "0" })
@@ -137,7 +154,11 @@ impl RedisProvider {
             .await?
             .map_err(|error| self.replied(error))?;
         if code == 2 {
-            pending.tag_start = value.and_then(|clock| std::str::from_utf8(&clock).ok()?.parse().ok()).unwrap_or(0);
+            pending.tag_start = match cluster {
+                // Read before the body starts: an invalidation after this read has a higher mark.
+                true => self.tag_clock_now("lease").await?,
+                false => value.and_then(|clock| std::str::from_utf8(&clock).ok()?.parse().ok()).unwrap_or(0),
+            };
             return Ok(Attempt::Leased(pending));
         }
         pending.settled = true;
@@ -179,9 +200,19 @@ impl RedisProvider {
         ttl: Duration,
     ) -> Result<bool, CacheError> {
         let bytes = value.to_bytes(self.inner.codec.as_ref())?;
+        // On a cluster the script cannot read the marks (another slot): they are checked here,
+        // before the store. An invalidation between this check and the store still wins: every
+        // read checks the marks against the value's start.
+        if self.inner.cluster && value.tagging().is_some() && self.tags_dropped(&bytes, self.inner.op_timeout).await? {
+            lease.settled = true;
+            let token = std::mem::take(&mut lease.token);
+            self.release(key, &token).await;
+            return Ok(false);
+        }
         let (entry, lease_key) = (self.full_key(key), self.lease_key(key));
         let millis = super::ttl_millis(ttl);
-        let (channel, marks) = (&self.inner.channel, &self.inner.tag_marks);
+        let channel = &self.inner.channel;
+        let marks = if self.inner.cluster { "" } else { self.inner.tag_marks.as_str() };
         let stored = self
             .run("set", |mut connection| {
                 let (entry, lease_key, bytes, token) = (&entry, &lease_key, &bytes, &lease.token);

@@ -19,7 +19,8 @@
 //!
 //! # The channel
 //!
-//! One dedicated pub/sub connection per provider. While it is subscribed, the near cache serves
+//! One dedicated pub/sub connection per provider (on a Redis Cluster, to one node: a classic
+//! `PUBLISH` reaches every node; when that node is lost, the next node given that answers). While it is subscribed, the near cache serves
 //! ([`State::Live`]). When it is lost, the watcher asks Redis for a `PING`: if Redis answers,
 //! messages may have been missed while others write, so the near cache is flushed and bypassed
 //! ([`State::Bypassed`]) until the subscription is back. If Redis does not answer, nobody can
@@ -36,9 +37,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::Client;
 use tokio::sync::oneshot;
 
+use super::connection::Subscriber;
 use super::{Inner, RedisProvider};
 use crate::error::CacheError;
 use crate::key::Pattern;
@@ -475,9 +476,9 @@ impl RedisProvider {
     }
 
     /// Starts the watcher of the channel; the receiver hears when it first subscribed.
-    pub(super) fn watch_near(&self, client: Client, connect_timeout: Duration) -> oneshot::Receiver<()> {
+    pub(super) fn watch_near(&self, subscriber: Arc<Subscriber>, connect_timeout: Duration) -> oneshot::Receiver<()> {
         let (ready, subscribed) = oneshot::channel();
-        tokio::spawn(watch(Arc::downgrade(&self.inner), client, connect_timeout, ready));
+        tokio::spawn(watch(Arc::downgrade(&self.inner), subscriber, connect_timeout, ready));
         subscribed
     }
 }
@@ -489,12 +490,12 @@ pub(super) fn unavailable(error: &CacheError) -> bool {
 
 /// Subscribes to the channel and applies what it says, until the provider is dropped; on a lost
 /// connection, decides between [`State::Bypassed`] and [`State::Outage`], then subscribes again.
-async fn watch(inner: Weak<Inner>, client: Client, connect_timeout: Duration, ready: oneshot::Sender<()>) {
+async fn watch(inner: Weak<Inner>, subscriber: Arc<Subscriber>, connect_timeout: Duration, ready: oneshot::Sender<()>) {
     let mut ready = Some(ready);
     loop {
         let Some(channel) = inner.upgrade().map(|inner| inner.near_channel.clone()) else { return };
         let subscribing = async {
-            let mut pubsub = client.get_async_pubsub().await?;
+            let mut pubsub = subscriber.pubsub().await?;
             pubsub.subscribe(&channel).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
@@ -539,6 +540,8 @@ async fn watch(inner: Weak<Inner>, client: Client, connect_timeout: Duration, re
             }
             let Some(provider) = inner.upgrade().map(|inner| RedisProvider { inner }) else { return };
             lost(&provider).await;
+            // On a cluster, the next node is tried.
+            subscriber.lost();
         }
         tokio::time::sleep(RESUBSCRIBE).await;
     }
@@ -549,11 +552,9 @@ async fn watch(inner: Weak<Inner>, client: Client, connect_timeout: Duration, re
 async fn lost(provider: &RedisProvider) {
     let Some(near) = provider.near() else { return };
     // Not through `run`: a success there would count as Redis answering during an outage.
-    let answered = tokio::time::timeout(provider.inner.op_timeout, async {
-        ::redis::cmd("PING").query_async::<String>(&mut provider.inner.connection.clone()).await
-    })
-    .await
-    .is_ok_and(|reply| reply.is_ok());
+    let answered = tokio::time::timeout(provider.inner.op_timeout, provider.inner.connection.clone().answers())
+        .await
+        .unwrap_or(false);
     if answered {
         near.set_state(State::Bypassed);
         near.flush();

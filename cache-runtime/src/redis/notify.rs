@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::Client;
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
+
+use super::connection::Subscriber;
 
 /// How long the listener waits before it connects again after losing its connection.
 const RECONNECT: Duration = Duration::from_millis(500);
@@ -23,7 +24,7 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// The waiters of one provider, by key, and its listener.
 pub(super) struct Notifier {
-    client: Client,
+    subscriber: Arc<Subscriber>,
     channel: String,
     connect_timeout: Duration,
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
@@ -36,9 +37,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Notifier {
-    pub(super) fn new(client: Client, channel: String, connect_timeout: Duration) -> Arc<Notifier> {
+    pub(super) fn new(subscriber: Arc<Subscriber>, channel: String, connect_timeout: Duration) -> Arc<Notifier> {
         Arc::new(Notifier {
-            client,
+            subscriber,
             channel,
             connect_timeout,
             waiters: Mutex::new(HashMap::new()),
@@ -92,12 +93,12 @@ impl Drop for Watch {
 /// connection breaks, until the provider is dropped.
 async fn listen(notifier: Weak<Notifier>) {
     loop {
-        let Some((client, channel, connect_timeout)) =
-            notifier.upgrade().map(|n| (n.client.clone(), n.channel.clone(), n.connect_timeout))
+        let Some((subscriber, channel, connect_timeout)) =
+            notifier.upgrade().map(|n| (Arc::clone(&n.subscriber), n.channel.clone(), n.connect_timeout))
         else {
             return;
         };
-        if let Ok(Ok(mut pubsub)) = tokio::time::timeout(connect_timeout, client.get_async_pubsub()).await {
+        if let Ok(Ok(mut pubsub)) = tokio::time::timeout(connect_timeout, subscriber.pubsub()).await {
             if pubsub.subscribe(&channel).await.is_ok() {
                 let mut messages = pubsub.into_on_message();
                 loop {
@@ -116,6 +117,8 @@ async fn listen(notifier: Weak<Notifier>) {
                 }
             }
         }
+        // On a cluster, the next node is tried.
+        subscriber.lost();
         tokio::time::sleep(RECONNECT).await;
     }
 }

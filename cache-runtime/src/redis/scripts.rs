@@ -13,8 +13,9 @@ use redis::Script;
 /// started, and a value restamped with the clock now (a write that is not a computation's).
 ///
 /// `marks` is `<prefix>\0cache:tag:`, before each tag; a mark is the tag clock when the tag was
-/// invalidated. These keys are not declared: a script that reads tags runs on one node (Redis
-/// Cluster keeps marks apart, see `redis.rs`).
+/// invalidated. These keys are not declared: only a script on one server reads them. On a Redis
+/// Cluster they live in another slot than the entry, `marks` is empty, and the client checks the
+/// tags (see `redis.rs`).
 const TAGS: &str = r"
 local function tag_section(v)
   if #v < 23 or string.byte(v, 1) ~= 202 or string.byte(v, 2) ~= 2 then return nil end
@@ -23,6 +24,7 @@ local function tag_section(v)
   return string.sub(v, 24, 23 + len), len
 end
 local function dropped(v, marks)
+  if marks == '' then return false end
   local section = tag_section(v)
   if not section then return false end
   local start = nil
@@ -103,13 +105,16 @@ return mark
 /// A tagged value is stamped with the tag clock now: tags invalidated before this write do not
 /// drop it.
 ///
-/// KEYS: entry, lease, clock. ARGV: value, ttl in ms, channel, key. Returns the type found.
+/// KEYS: entry, lease, clock. ARGV: value, ttl in ms, channel, key. On a cluster, KEYS: entry,
+/// lease, and the clock read beforehand is ARGV[5]. Returns the type found.
 pub(super) static SET: LazyLock<Script> = LazyLock::new(|| {
     with_tags(
         r"
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind == 'string' or kind == 'none' then
-  redis.call('SET', KEYS[1], restamp(ARGV[1], redis.call('GET', KEYS[3]) or '0'), 'PX', ARGV[2])
+  local clock = ARGV[5]
+  if not clock then clock = redis.call('GET', KEYS[3]) or '0' end
+  redis.call('SET', KEYS[1], restamp(ARGV[1], clock), 'PX', ARGV[2])
 end
 if redis.call('UNLINK', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return kind
@@ -150,15 +155,17 @@ return removed
 
 /// Voids a batch of leases found by `SCAN`, and tells the waiters of each key.
 ///
-/// KEYS: the leases. ARGV: channel, length of the lease prefix.
+/// KEYS: the leases. ARGV: channel, length of the lease prefix, `1` when the key is in a hash
+/// tag (a cluster: the braces are not the key's) else `0`.
 pub(super) static VOID_BATCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local skip = tonumber(ARGV[2])
+local tagged = tonumber(ARGV[3])
 for _, lease in ipairs(KEYS) do
   if redis.call('TYPE', lease).ok == 'string' then
     redis.call('UNLINK', lease)
-    redis.call('PUBLISH', ARGV[1], string.sub(lease, skip + 1))
+    redis.call('PUBLISH', ARGV[1], string.sub(lease, skip + 1 + tagged, #lease - tagged))
   end
 end
 return 0
@@ -169,8 +176,8 @@ return 0
 /// Takes the lease of a cold key, unless a value is there already (with the check on; a value
 /// dropped by a tag is none).
 ///
-/// KEYS: entry, lease, clock. ARGV: token, lease in ms, check the entry first (`1`) or not,
-/// marks. Returns `{1, value}` (a value is there), `{2, clock}` (leased; the tag clock is the
+/// KEYS: entry, lease, clock (not on a cluster: the clock is then read after the lease). ARGV:
+/// token, lease in ms, check the entry first (`1`) or not, marks. Returns `{1, value}` (a value is there), `{2, clock}` (leased; the tag clock is the
 /// computation's start), `{3, token}` (another holds the lease, with that token), `{4}` (the key
 /// holds another Redis type).
 pub(super) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
@@ -185,7 +192,10 @@ if ARGV[3] == '1' then
     return {4, false}
   end
 end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, redis.call('GET', KEYS[3]) or '0'} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if KEYS[3] then return {2, redis.call('GET', KEYS[3]) or '0'} end
+  return {2, false}
+end
 return {3, redis.call('GET', KEYS[2])}
 ",
     )

@@ -32,6 +32,30 @@ const KNOWN_PARAMS: [&str; 5] = ["&db=", "&user=", "&pass=", "&password=", "&pro
 /// The only fragment redis-rs reads (`rediss://host/#insecure`).
 const INSECURE: &str = "#insecure";
 
+/// The nodes of a cluster URL, `redis+cluster://[user:password@]h1:7000,h2:7001,h3:7002` (or
+/// `rediss+cluster://` for TLS): one `redis://[user:password@]host:port` URL per host, each with
+/// the credentials. `None` for any other URL.
+pub(crate) fn cluster_nodes(url: &str) -> Option<Vec<String>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let base = match scheme.to_ascii_lowercase().as_str() {
+        "redis+cluster" => "redis",
+        "rediss+cluster" => "rediss",
+        _ => return None,
+    };
+    let (credentials, hosts) = match rest.rsplit_once('@') {
+        Some((credentials, hosts)) => (format!("{credentials}@"), hosts),
+        None => (String::new(), rest),
+    };
+    Some(
+        hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|host| !host.is_empty())
+            .map(|host| format!("{base}://{credentials}{host}"))
+            .collect(),
+    )
+}
+
 /// The URL with its secrets replaced by `***`: the password of the user info
 /// (`redis://user:***@host`), a user info without password (`redis://***@host`), and `pass=` /
 /// `password=` query values. Everything else is kept, so that logs still say which server and
@@ -411,5 +435,22 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%2"), "%zz%2");
         assert_eq!(percent_decode("%C3%A9"), "é");
+    }
+
+    #[test]
+    fn a_cluster_url_gives_one_url_per_node_with_the_credentials() {
+        assert_eq!(
+            cluster_nodes("redis+cluster://h1:7000,h2:7001, h3:7002").unwrap(),
+            ["redis://h1:7000", "redis://h2:7001", "redis://h3:7002"]
+        );
+        assert_eq!(
+            cluster_nodes("REDISS+CLUSTER://app:p@ss,w@h1:7000,h2:7001").unwrap(),
+            ["rediss://app:p@ss,w@h1:7000", "rediss://app:p@ss,w@h2:7001"]
+        );
+        assert_eq!(cluster_nodes("redis://h1:7000"), None);
+        assert_eq!(
+            mask_password("redis+cluster://app:secret@h1:7000,h2:7001"),
+            "redis+cluster://app:***@h1:7000,h2:7001"
+        );
     }
 }
