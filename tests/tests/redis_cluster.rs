@@ -51,6 +51,7 @@ async fn on_a_cluster_every_feature_reaches_every_primary() {
     a_prefix_with_a_brace_is_refused(&cluster).await;
     a_cold_key_is_computed_once_across_instances(&cluster).await;
     a_tag_invalidation_reaches_every_primary(&cluster).await;
+    a_tag_invalidated_during_a_computation_wins_over_it(&cluster).await;
     a_pattern_clear_and_a_clear_reach_every_primary(&cluster).await;
     near_caches_hear_writes_through_the_cluster(&cluster).await;
     init_from_env_takes_a_cluster_url(&cluster).await;
@@ -126,6 +127,31 @@ async fn a_cold_key_is_computed_once_across_instances(cluster: &RedisCluster) {
     assert_eq!(with_provider(b.clone(), outcome(cold(9))).await, (Ok(90), Some(Outcome::Miss)));
     assert_eq!(COLD_RUNS.load(SeqCst) - before, 1);
     assert_eq!(with_provider(a.clone(), outcome(cold(9))).await, (Ok(90), Some(Outcome::Hit)));
+}
+
+static SLOW_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// A slow tagged read: the run it was, as its value.
+#[cached(ttl = 60, key = "slow:{id}", tags = ["owner:{owner}"])]
+async fn slow_tagged(id: u64, owner: u64) -> u64 {
+    let run = SLOW_RUNS.fetch_add(1, SeqCst) as u64 + 1;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    id * 1_000 + owner * 100 + run
+}
+
+async fn a_tag_invalidated_during_a_computation_wins_over_it(cluster: &RedisCluster) {
+    let (a, b) = tokio::join!(instance(cluster, "slow:"), instance(cluster, "slow:"));
+    let computing = tokio::spawn(with_provider(a.clone(), slow_tagged(1, 7)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    with_provider(b.clone(), cache_runtime::invalidate_tag("owner:7")).await.unwrap();
+    let old = computing.await.unwrap();
+    assert_eq!(per_primary(cluster, "slow:{slow:1}").iter().sum::<usize>(), 0, "the refused value is not in Redis");
+    // Started after the invalidation returned: never the value computed before it, which the
+    // leased store refused (the marks are checked by the client on a cluster).
+    let (new, how) = with_provider(b.clone(), outcome(slow_tagged(1, 7))).await;
+    assert_ne!(new, old, "a value computed before the invalidation was stored after it");
+    assert_eq!(how, Some(Outcome::Miss));
+    assert_eq!(with_provider(a.clone(), outcome(slow_tagged(1, 7))).await, (new, Some(Outcome::Hit)));
 }
 
 async fn a_tag_invalidation_reaches_every_primary(cluster: &RedisCluster) {
