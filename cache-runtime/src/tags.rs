@@ -30,7 +30,7 @@
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::error::CacheError;
@@ -188,6 +188,8 @@ pub(crate) struct Tagging {
 /// The clock and marks of a memory store (or of a near cache, which takes its marks from Redis).
 pub(crate) struct Marks {
     clock: AtomicU64,
+    /// Whether any tag was ever invalidated: until then a tagged hit looks nothing up.
+    any: AtomicBool,
     /// A filter in front of the map: each slot holds the latest mark of the tags that hash to it.
     /// A hit whose tags' slots are all at most its start reads nothing else: no lock, no string
     /// compared. Only a slot past the start (the tag, or another of its slot, was invalidated
@@ -225,6 +227,7 @@ impl Default for Marks {
     fn default() -> Self {
         Marks {
             clock: AtomicU64::new(0),
+            any: AtomicBool::new(false),
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             hasher: ahash::RandomState::new(),
             marks: RwLock::new(MarkMap { marks: HashMap::default(), prune_at: PRUNE_FLOOR }),
@@ -243,6 +246,9 @@ impl Marks {
     /// start.
     #[inline]
     pub(crate) fn holds(&self, tagging: &Tagging) -> bool {
+        if !self.any.load(Ordering::SeqCst) {
+            return true;
+        }
         tagging.list.iter().all(|tag| {
             self.slot(tag).load(Ordering::SeqCst) <= tagging.start || {
                 let map = self.marks.read().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -265,6 +271,7 @@ impl Marks {
         let at = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
         map.set(tag, Mark { at, when: now }, now, longest);
         self.slot(tag).fetch_max(at, Ordering::SeqCst);
+        self.any.store(true, Ordering::SeqCst);
         at
     }
 
@@ -277,6 +284,7 @@ impl Marks {
         let at = map.marks.get(tag).map_or(at, |mark| mark.at.max(at));
         map.set(tag, Mark { at, when: now }, now, longest);
         self.slot(tag).fetch_max(at, Ordering::SeqCst);
+        self.any.store(true, Ordering::SeqCst);
     }
 }
 
