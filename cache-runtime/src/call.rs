@@ -515,7 +515,8 @@ where
     }
     origin.miss(&key);
     outcome::record(Outcome::Miss);
-    let tagging = stamp(&slot, &right, tags);
+    let mut right = right;
+    let tagging = stamp(&slot, &mut right, tags).await;
     Lead { leader, right, replaces: true, tagging }.compute::<M, R, F>(&origin, &slot, &key, ttl, cache_if, body).await
 }
 
@@ -692,12 +693,12 @@ pub(crate) struct Lead {
 
 /// The tagging of a value about to be computed under `right`: the start is the tag clock of the
 /// store it goes to, now.
-pub(crate) fn stamp(slot: &Slot, right: &StoreRight, tags: Option<TagList>) -> Option<Tagging> {
+pub(crate) async fn stamp(slot: &Slot, right: &mut StoreRight, tags: Option<TagList>) -> Option<Tagging> {
     let list = tags?;
     let start = match (right, &slot.backend) {
         (StoreRight::Local, Backend::Memory(memory)) => memory.tag_clock(),
         #[cfg(feature = "redis")]
-        (StoreRight::Fleet(lease), _) => lease.tag_start(),
+        (StoreRight::Fleet(lease), _) => lease.tag_start().await,
         #[cfg(feature = "redis")]
         (StoreRight::HandOut(_), Backend::Redis(redis)) => redis.near_tag_clock(),
         _ => 0,
@@ -796,7 +797,8 @@ async fn settle<M: Mode<R>, R>(
         if matches!(right, StoreRight::Detached) {
             leader.detach();
         }
-        let tagging = stamp(slot, &right, tags);
+        let mut right = right;
+        let tagging = stamp(slot, &mut right, tags).await;
         return Settled::Lead(Lead { leader, right, replaces: false, tagging });
     }
 }

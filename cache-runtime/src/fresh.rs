@@ -168,7 +168,8 @@ impl<M: Mode<R>, R, F: Future<Output = R>> Job<M, R, F> {
                 None => return Ran::Skipped,
             },
         };
-        let tagging = call::stamp(&slot, &right, tags);
+        let mut right = right;
+        let tagging = call::stamp(&slot, &mut right, tags).await;
         let mut lead = Lead { leader, right, replaces: false, tagging };
         let running = lead.run_body(CatchUnwind(Box::pin(body)));
         let ran = match fresh.hard_timeout {

@@ -60,7 +60,9 @@ pub(crate) struct Lease {
     renewal: Option<AbortHandle>,
     settled: bool,
     /// The tag clock when the lease was taken: the computation's start.
-    tag_start: u64,
+    /// `None` on a cluster, where the clock lives in another slot than the lease: read when a
+    /// tagged call asks for it ([`tag_start`](Lease::tag_start)), before its body runs.
+    tag_start: Option<u64>,
 }
 
 /// What one attempt found.
@@ -155,9 +157,10 @@ impl RedisProvider {
             .map_err(|error| self.replied(error))?;
         if code == 2 {
             pending.tag_start = match cluster {
-                // Read before the body starts: an invalidation after this read has a higher mark.
-                true => self.tag_clock_now("lease").await?,
-                false => value.and_then(|clock| std::str::from_utf8(&clock).ok()?.parse().ok()).unwrap_or(0),
+                // Read when a tagged call asks, before its body starts: an untagged miss on a
+                // cluster saves the round trip.
+                true => None,
+                false => Some(value.and_then(|clock| std::str::from_utf8(&clock).ok()?.parse().ok()).unwrap_or(0)),
             };
             return Ok(Attempt::Leased(pending));
         }
@@ -307,12 +310,22 @@ impl RedisProvider {
 
 impl Lease {
     fn new(provider: RedisProvider, key: &str, token: String) -> Lease {
-        Lease { provider, key: key.to_owned(), token, renewal: None, settled: false, tag_start: 0 }
+        Lease { provider, key: key.to_owned(), token, renewal: None, settled: false, tag_start: None }
     }
 
     /// The tag clock when the lease was taken: the start of the computation it covers.
-    pub(crate) fn tag_start(&self) -> u64 {
-        self.tag_start
+    ///
+    /// On a cluster it is read the first time it is asked for (only tagged calls ask): ask
+    /// before the body runs. If Redis does not answer, the start is 0, below every mark: such a
+    /// value is dropped once any of its tags was ever invalidated (a miss, never a value that
+    /// outlived an invalidation).
+    pub(crate) async fn tag_start(&mut self) -> u64 {
+        if let Some(start) = self.tag_start {
+            return start;
+        }
+        let start = self.provider.tag_clock_now("lease").await.unwrap_or(0);
+        self.tag_start = Some(start);
+        start
     }
 
     /// Runs `body`, renewing the lease every third of its length while it runs. Most bodies end
