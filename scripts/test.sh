@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The build directory of a full run stays small (about a third of a default build): no incremental
+# state, which a full run does not reuse, and line tables only, as the workspace's dev profile
+# says, for trybuild's builds too (they do not read the workspace's profiles). Some CI machines
+# build on a small disk or in memory.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+
 # The Redis tests start redis-server themselves (and redis-cli for a cluster); the TLS test makes its certificates with openssl.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
