@@ -310,7 +310,7 @@ where
             // The default provider, registered: read through this thread's copy of its slot,
             // which a hit does not even clone.
             let plain = site.default_provider && site.max_entries.is_none() && !site.local;
-            let fast = plain.then(|| registry::with_local_default(|slot| look::<M, R>(site, slot, &key))).flatten();
+            let fast = if plain { registry::with_local_default(|slot| look::<M, R>(site, slot, &key)) } else { None };
             if let Some(Looked::Hit(value)) = fast {
                 outcome::hit();
                 return Called::Done(M::restore(value));
@@ -347,14 +347,19 @@ enum Looked<V> {
 fn look<M: Mode<R>, R>(site: &CallSite, slot: &Slot, key: &KeyBuilder) -> Looked<M::Value> {
     let Backend::Memory(memory) = &slot.backend else { return look_near::<M, R>(site, slot, key) };
     let Some(found) = memory.get_direct(key.as_bytes()) else { return Looked::Empty };
-    let origin = site.origin(slot);
     match M::typed(&found, key) {
         Ok(value) => {
-            origin.hit(key, &found);
+            observe::memory_hit(
+                &site.counters,
+                crate::CacheProvider::counters(memory),
+                || site.origin(slot),
+                key,
+                &found,
+            );
             Looked::Hit(value)
         }
         Err(error) => {
-            unusable(&origin, key.key_text(), error);
+            unusable(&site.origin(slot), key.key_text(), error);
             Looked::Unusable
         }
     }

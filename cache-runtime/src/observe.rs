@@ -46,6 +46,26 @@ pub(crate) struct SiteCounters {
     function: Arc<StatsCounters>,
 }
 
+/// A hit on a memory store, counted and logged as [`Origin::hit`] does, on the hit path's budget:
+/// `handles` are the call site's metric handles and `store` the store's counters; `origin`, which
+/// costs more to build than the counting, is built only for the site's first hit (which
+/// registers the handles) and for a hit that is logged.
+#[inline(always)]
+pub(crate) fn memory_hit<'a, K: KeyText + ?Sized>(
+    handles: &OnceLock<SiteCounters>,
+    store: &StatsCounters,
+    origin: impl FnOnce() -> Origin<'a>,
+    key: &K,
+    value: &CachedValue,
+) {
+    let Some(handles) = handles.get() else { return origin().hit(key, value) };
+    handles.hits.increment(1);
+    StatsCounters::record_hit_on([store, &handles.function]);
+    if tracing::enabled!(target: TARGET, tracing::Level::DEBUG) {
+        origin().log_hit(key, value);
+    }
+}
+
 /// The counters of each function, by the name in its `function` label.
 static FUNCTIONS: LazyLock<Mutex<HashMap<&'static str, Arc<StatsCounters>>>> = LazyLock::new(Default::default);
 
@@ -140,6 +160,12 @@ impl Origin<'_> {
     pub(crate) fn hit<K: KeyText + ?Sized>(&self, key: &K, value: &CachedValue) {
         self.counters.record_hit();
         self.count(|h| &h.hits, StatsCounters::record_hit, "cache_hits_total");
+        self.log_hit(key, value);
+    }
+
+    /// The log line of a hit.
+    #[inline]
+    fn log_hit<K: KeyText + ?Sized>(&self, key: &K, value: &CachedValue) {
         // The age is computed only when the line is logged: reading the clock on every hit costs
         // more than a tenth of the hit.
         tracing::debug!(

@@ -145,6 +145,16 @@ impl StatsCounters {
         &self.stripes[stripe_index()]
     }
 
+    /// Counts one hit on each of `counters` (a store's and a function's), finding this thread's
+    /// stripe once: the memory hit path's counting.
+    #[inline]
+    pub(crate) fn record_hit_on(counters: [&StatsCounters; 2]) {
+        let stripe = stripe_index();
+        for counters in counters {
+            counters.stripes[stripe].hits.fetch_add(1, Relaxed);
+        }
+    }
+
     /// Counts a read that found a usable value.
     #[inline]
     pub fn record_hit(&self) {
