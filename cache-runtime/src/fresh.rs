@@ -202,11 +202,12 @@ impl<M: Mode<R>, R, F: Future<Output = R>> Job<M, R, F> {
 /// refreshed the entry since it was read (it is younger than `refresh_ahead` now), or another
 /// instance holds the lease (it refreshes it).
 async fn refresh_right<M: Mode<R>, R>(origin: &Origin<'_>, slot: &Slot, key: &str, fresh: Fresh) -> Option<StoreRight> {
-    let deadline = Instant::now() + slot.max_wait;
-    let right = match call::lease::<M::Value>(origin, slot, key, &Read::Unusable, deadline).await {
-        Leased::Right(right) if owns(&right) => right,
-        _ => return None,
-    };
+    let right =
+        match call::lease::<M::Value>(origin, slot, key, &Read::Unusable, &mut || Instant::now() + slot.max_wait).await
+        {
+            Leased::Right(right) if owns(&right) => right,
+            _ => return None,
+        };
     let ahead = fresh.refresh_ahead.unwrap_or(fresh.ttl);
     match aged(slot, key, Look::StoreOnly, false).await {
         Ok(Some(Aged { age, .. })) if age < ahead => None,
@@ -405,8 +406,11 @@ where
     };
     let waiter = match FLIGHTS.join(slot.store, &key) {
         Join::Lead(leader) => {
-            let deadline = Instant::now() + slot.max_wait;
-            let right = match call::lease::<M::Value>(&origin, &slot, &key, &Read::Unusable, deadline).await {
+            let right = match call::lease::<M::Value>(&origin, &slot, &key, &Read::Unusable, &mut || {
+                Instant::now() + slot.max_wait
+            })
+            .await
+            {
                 Leased::Right(right) => right,
                 // A lease that does not look again finds no value.
                 Leased::Value(_) => StoreRight::Detached,
