@@ -49,8 +49,8 @@ const MAX_CHAIN: usize = 256;
 pub(crate) static FLIGHTS: LazyLock<Flights> = LazyLock::new(Flights::new);
 
 tokio::task_local! {
-    /// The task running a leader's body, for the cycle check.
-    static LEADING: Arc<Task>;
+    /// The task running a leader's body, for the cycle check: known by its first flight.
+    static LEADING: Arc<Flight>;
 }
 
 /// Locks a mutex whose critical sections cannot leave it half-written (each is a single insert,
@@ -74,6 +74,7 @@ pub(crate) struct Flights {
 /// One computation of one key.
 pub(crate) struct Flight {
     store: StoreId,
+    /// Inline when short: a miss copies its key here without allocating.
     key: String,
     /// The hash of `store` and `key`, which places the flight in its shard and in the shard's
     /// table.
@@ -82,8 +83,12 @@ pub(crate) struct Flight {
     /// How the flight ended: `Pending` until it does. Waiters read it when `ended` wakes them.
     outcome: Mutex<Outcome>,
     ended: Notify,
-    /// The task that runs the body.
-    leader: Arc<Task>,
+    /// The first flight of the task that runs this one's body, when that is another flight (a
+    /// call made inside a leader's body); `None` when this flight is its task's first. A task is
+    /// known by its first flight, so that leading one allocates nothing besides the flight.
+    task: Option<Arc<Flight>>,
+    /// When this flight is its task's first: the flight that the task waits on, if any.
+    waiting_on: Mutex<Option<Arc<Flight>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,11 +109,6 @@ enum Outcome {
     /// The leader's body failed (`Err`, `None`, a panic, a hard timeout): a waiter with a stale
     /// value at hand serves it for this reason; the others start over.
     Failed(StaleReason),
-}
-
-/// A task that leads flights, and the flight it waits on, if any.
-pub(crate) struct Task {
-    waiting_on: Mutex<Option<Arc<Flight>>>,
 }
 
 /// Which keys an invalidation covers.
@@ -190,7 +190,6 @@ impl Flights {
             }
             return Join::Wait(Waiter { flight, me });
         }
-        let leader = me.unwrap_or_else(|| Arc::new(Task { waiting_on: Mutex::new(None) }));
         let flight = Arc::new(Flight {
             store,
             key: key.to_owned(),
@@ -198,7 +197,8 @@ impl Flights {
             phase: Mutex::new(Phase::Computing),
             outcome: Mutex::new(Outcome::Pending),
             ended: Notify::new(),
-            leader,
+            task: me,
+            waiting_on: Mutex::new(None),
         });
         shard.insert_unique(hash, Arc::clone(&flight), |flight| flight.hash);
         Join::Lead(Leader { flights: self, flight, outcome: Outcome::NoValue })
@@ -242,13 +242,14 @@ pub(crate) struct Invalidation {
 }
 
 /// Whether `flight`'s leader waits, directly or through other flights, on a flight `me` leads.
-fn waits_on(flight: &Arc<Flight>, me: &Arc<Task>) -> bool {
+fn waits_on(flight: &Arc<Flight>, me: &Arc<Flight>) -> bool {
     let mut current = Arc::clone(flight);
     for _ in 0..MAX_CHAIN {
-        if Arc::ptr_eq(&current.leader, me) {
+        let task = current.task();
+        if Arc::ptr_eq(task, me) {
             return true;
         }
-        let next = lock(&current.leader.waiting_on).clone();
+        let next = lock(&task.waiting_on).clone();
         match next {
             Some(next) => current = next,
             None => return false,
@@ -273,15 +274,20 @@ pub(crate) struct Storing {
 impl Leader {
     /// Runs `body` as this flight's computation: the calls it makes know that they run inside it.
     pub(crate) async fn run<F: std::future::Future>(&self, body: F) -> F::Output {
-        LEADING.scope(Arc::clone(&self.flight.leader), body).await
+        LEADING.scope(Arc::clone(self.flight.task()), body).await
     }
 
     /// Leave to store the value, unless an invalidation voided the flight. With `exclusive` (a
     /// store this process owns) it holds the read lock of the key's shard: store before dropping
     /// it.
     pub(crate) async fn begin_store(&self, exclusive: bool) -> Option<Storing> {
+        let stores = &self.flights.stores[Flights::index(self.flight.hash)];
         let guard = match exclusive {
-            true => Some(self.flights.stores[Flights::index(self.flight.hash)].read().await),
+            // No invalidation of the shard running, as nearly always: taken without a future.
+            true => Some(match stores.try_read() {
+                Ok(guard) => guard,
+                Err(_) => stores.read().await,
+            }),
             false => None,
         };
         let mut phase = lock(&self.flight.phase);
@@ -340,8 +346,9 @@ impl Drop for Leader {
 /// A caller waiting for another's computation.
 pub(crate) struct Waiter {
     flight: Arc<Flight>,
-    /// The task this caller leads flights in, if any: it records the wait for the cycle check.
-    me: Option<Arc<Task>>,
+    /// The task this caller leads flights in, if any (its first flight): it records the wait
+    /// for the cycle check.
+    me: Option<Arc<Flight>>,
 }
 
 /// How a wait ended.
@@ -383,6 +390,11 @@ impl Waiter {
 }
 
 impl Flight {
+    /// The first flight of the task that runs this one's body: this one, or the one `task` names.
+    fn task(self: &Arc<Self>) -> &Arc<Flight> {
+        self.task.as_ref().unwrap_or(self)
+    }
+
     /// Ends the flight with `outcome` (a later end replaces it, as a waiter that has not looked
     /// yet would see) and wakes its waiters.
     fn end(&self, outcome: Outcome) {
@@ -393,11 +405,11 @@ impl Flight {
 
 /// Records, for the cycle check, that a task waits on a flight; forgets it when dropped.
 struct RecordedWait<'a> {
-    task: &'a Task,
+    task: &'a Flight,
 }
 
 impl<'a> RecordedWait<'a> {
-    fn new(task: &'a Task, flight: &Arc<Flight>) -> Self {
+    fn new(task: &'a Flight, flight: &Arc<Flight>) -> Self {
         *lock(&task.waiting_on) = Some(Arc::clone(flight));
         RecordedWait { task }
     }
