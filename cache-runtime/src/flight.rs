@@ -74,7 +74,6 @@ pub(crate) struct Flights {
 /// One computation of one key.
 pub(crate) struct Flight {
     store: StoreId,
-    /// Inline when short: a miss copies its key here without allocating.
     key: String,
     /// The hash of `store` and `key`, which places the flight in its shard and in the shard's
     /// table.

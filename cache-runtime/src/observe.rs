@@ -54,16 +54,31 @@ pub(crate) struct SiteCounters {
 pub(crate) fn memory_hit<'a, K: KeyText + ?Sized>(
     handles: &OnceLock<SiteCounters>,
     store: &StatsCounters,
-    origin: impl FnOnce() -> Origin<'a>,
+    origin: impl Fn() -> Origin<'a>,
     key: &K,
     value: &CachedValue,
 ) {
     let Some(handles) = handles.get() else { return origin().hit(key, value) };
     handles.hits.increment(1);
     StatsCounters::record_hit_on([store, &handles.function]);
-    if tracing::enabled!(target: TARGET, tracing::Level::DEBUG) {
-        origin().log_hit(key, value);
-    }
+    log_hit(origin, key, value);
+}
+
+/// The log line of a hit. `origin` is called only when the line is logged: its fields are
+/// evaluated inside the event's enabled check, as a log line's fields always are.
+#[inline(always)]
+fn log_hit<'a, K: KeyText + ?Sized>(origin: impl Fn() -> Origin<'a>, key: &K, value: &CachedValue) {
+    // The age is computed only when the line is logged: reading the clock on every hit costs
+    // more than a tenth of the hit.
+    tracing::debug!(
+        target: TARGET,
+        function = origin().function,
+        provider = origin().provider,
+        "[CACHE HIT] key={}{} age={:.1}s",
+        shorten(key.key_text()),
+        ellipsis(key.key_text()),
+        value.stored_at().elapsed().unwrap_or_default().as_secs_f64()
+    );
 }
 
 /// The counters of each function, by the name in its `function` label.
@@ -103,6 +118,7 @@ pub fn stats_for(function: &str) -> Option<CacheStats> {
 }
 
 /// Who a cache event belongs to, and where it is counted.
+#[derive(Clone, Copy)]
 pub(crate) struct Origin<'a> {
     pub(crate) function: &'static str,
     pub(crate) provider: &'a str,
@@ -160,23 +176,7 @@ impl Origin<'_> {
     pub(crate) fn hit<K: KeyText + ?Sized>(&self, key: &K, value: &CachedValue) {
         self.counters.record_hit();
         self.count(|h| &h.hits, StatsCounters::record_hit, "cache_hits_total");
-        self.log_hit(key, value);
-    }
-
-    /// The log line of a hit.
-    #[inline]
-    fn log_hit<K: KeyText + ?Sized>(&self, key: &K, value: &CachedValue) {
-        // The age is computed only when the line is logged: reading the clock on every hit costs
-        // more than a tenth of the hit.
-        tracing::debug!(
-            target: TARGET,
-            function = self.function,
-            provider = self.provider,
-            "[CACHE HIT] key={}{} age={:.1}s",
-            shorten(key.key_text()),
-            ellipsis(key.key_text()),
-            value.stored_at().elapsed().unwrap_or_default().as_secs_f64()
-        );
+        log_hit(|| *self, key, value);
     }
 
     /// The body runs for lack of a usable entry.
