@@ -346,23 +346,21 @@ enum Looked<V> {
 #[inline(always)]
 fn look<M: Mode<R>, R>(site: &CallSite, slot: &Slot, key: &KeyBuilder) -> Looked<M::Value> {
     let Backend::Memory(memory) = &slot.backend else { return look_near::<M, R>(site, slot, key) };
-    let Some(found) = memory.get_direct(key.as_bytes()) else { return Looked::Empty };
-    match M::typed(&found, key) {
-        Ok(value) => {
-            observe::memory_hit(
-                &site.counters,
-                crate::CacheProvider::counters(memory),
-                || site.origin(slot),
-                key,
-                &found,
-            );
-            Looked::Hit(value)
+    // The value is read in place, under the store's lock: only the typed clone is made.
+    memory.read_direct(key.as_bytes(), |found| {
+        let Some(found) = found else { return Looked::Empty };
+        match M::typed(found, key) {
+            Ok(value) => {
+                let counters = crate::CacheProvider::counters(memory);
+                observe::memory_hit(&site.counters, counters, || site.origin(slot), key, found);
+                Looked::Hit(value)
+            }
+            Err(error) => {
+                unusable(&site.origin(slot), key.key_text(), error);
+                Looked::Unusable
+            }
         }
-        Err(error) => {
-            unusable(&site.origin(slot), key.key_text(), error);
-            Looked::Unusable
-        }
-    }
+    })
 }
 
 /// Reads the near cache of a Redis provider at once, when it has one that serves: a hit is
@@ -427,7 +425,7 @@ where
             outcome::record(Outcome::Hit);
             M::restore(value)
         }
-        read => missed::<M, R, F>(site, slot, key.finish(), tags.into_list(), ttl, cache_if, body, read).await,
+        read => missed::<M, R, F>(site, slot, key.as_str(), tags.into_list(), ttl, cache_if, body, read).await,
     }
 }
 
@@ -437,7 +435,7 @@ where
 pub(crate) async fn missed<M, R, F>(
     site: &'static CallSite,
     slot: Arc<Slot>,
-    key: String,
+    key: &str,
     tags: Option<TagList>,
     ttl: Duration,
     cache_if: Option<fn(&M::Value) -> bool>,
@@ -451,19 +449,19 @@ where
     let origin = site.origin(&slot);
     // The store failed: the call goes on without it.
     let computed = if matches!(read, Read::Failed(_)) { Outcome::Bypass } else { Outcome::Miss };
-    match settle::<M, R>(&origin, &slot, &key, tags, &read).await {
+    match settle::<M, R>(&origin, &slot, key, tags, &read).await {
         Settled::Value(value) => {
-            origin.joined(&key);
+            origin.joined(key);
             outcome::record(Outcome::Joined);
             M::restore(value)
         }
         Settled::Lead(lead) => {
-            origin.miss(&key);
+            origin.miss(key);
             outcome::record(computed);
-            lead.compute::<M, R, F>(&origin, &slot, &key, ttl, cache_if, body).await
+            lead.compute::<M, R, F>(&origin, &slot, key, ttl, cache_if, body).await
         }
         Settled::Alone => {
-            origin.miss(&key);
+            origin.miss(key);
             outcome::record(computed);
             body.await
         }
@@ -590,7 +588,13 @@ pub(crate) enum Read<V> {
 #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
 pub(crate) async fn read<M: Mode<R>, R>(origin: &Origin<'_>, slot: &Slot, key: &str, tagged: bool) -> Read<M::Value> {
     let found = match &slot.backend {
-        Backend::Memory(memory) => Ok(memory.get_direct(key.as_bytes())),
+        // Read in place, under the store's lock: only the typed clone is made.
+        Backend::Memory(memory) => {
+            return memory.read_direct(key.as_bytes(), |found| match found {
+                Some(found) => usable::<M, R, _>(origin, key, found),
+                None => Read::Empty,
+            });
+        }
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => {
             if let Some(found) = redis.near_serving().and_then(|near| near.get_direct(key.as_bytes())) {

@@ -335,7 +335,7 @@ where
         Ok(None) => Read::Empty,
         Err(error) => call::failed(&origin, &key, error),
     };
-    missed::<M, R, F>(site, slot, key, tags.into_list(), fresh.lifetime(), cache_if, body, read).await
+    missed::<M, R, F>(site, slot, &key, tags.into_list(), fresh.lifetime(), cache_if, body, read).await
 }
 
 /// Starts the refresh of a fresh entry older than `refresh_ahead`, unless a computation of the

@@ -1,16 +1,15 @@
 //! The embedded in-memory provider, on quick_cache.
 
+mod store;
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ahash::RandomState;
-use quick_cache::sync::Cache;
-use quick_cache::{Equivalent, Lifecycle, OptionsBuilder, Weighter};
+use quick_cache::{Lifecycle, Weighter};
 use tokio::time::Instant;
 
 use crate::key::Pattern;
@@ -19,6 +18,7 @@ use crate::provider::{CacheProvider, ProviderFuture};
 use crate::stats::{CacheStats, StatsCounters};
 use crate::tags::{Marks, Tagging};
 use crate::value::CachedValue;
+use store::{Key, Sizing, Store};
 
 /// What a byte-bounded store adds to each entry's key and value for its own bookkeeping.
 const ENTRY_OVERHEAD: usize = 96;
@@ -57,111 +57,25 @@ pub struct MemoryProvider {
     inner: Arc<Inner>,
 }
 
-/// A stored key: the bytes of its text (every key comes from a `str`), so that the hit path looks
-/// one up from the macro's key buffer ([`KeyRef`]) without checking that the buffer is text.
-/// Hashed as its bytes alone: what the hasher reads is the key, with no length before it.
-///
-/// A key of up to [`INLINE_KEY`] bytes (most keys: `user:42`, `page:3:20`) is kept in the entry
-/// itself: a shared one costs an allocation on every write and 48 bytes of heap per entry (glibc's
-/// chunk for a short `Arc<[u8]>`), where inline it costs the entry 8 bytes more.
-#[derive(Clone)]
-enum Key {
-    Inline { len: u8, bytes: [u8; INLINE_KEY] },
-    Shared(Arc<[u8]>),
-}
-
-/// The longest key kept inline: what fits beside the length in the 24 bytes a [`Key`] takes.
-const INLINE_KEY: usize = 22;
-
-impl Key {
-    fn new(text: &[u8]) -> Key {
-        match u8::try_from(text.len()) {
-            Ok(len) if text.len() <= INLINE_KEY => {
-                let mut bytes = [0; INLINE_KEY];
-                bytes[..text.len()].copy_from_slice(text);
-                Key::Inline { len, bytes }
-            }
-            _ => Key::Shared(Arc::from(text)),
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Key::Shared(bytes) => bytes,
-        }
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Key) -> bool {
-        self.bytes() == other.bytes()
-    }
-}
-
-impl Eq for Key {}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Key) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Key {
-    fn cmp(&self, other: &Key) -> std::cmp::Ordering {
-        self.bytes().cmp(other.bytes())
-    }
-}
-
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(self.bytes());
-    }
-}
-
-/// A key to look up, hashed as [`Key`] is.
-struct KeyRef<'a>(&'a [u8]);
-
-impl Hash for KeyRef<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(self.0);
-    }
-}
-
-impl Equivalent<Key> for KeyRef<'_> {
-    fn equivalent(&self, key: &Key) -> bool {
-        self.0 == key.bytes()
-    }
-}
-
-/// [`KeyRef`] for the reads that tell an entry's age: a type of its own, so that the store's `get`
-/// is compiled twice and the hit path's copy stays inlined in [`MemoryProvider::get_direct`] (a
-/// second caller of one copy made the compiler call it out of line: 23 instructions a hit).
-struct AgedKeyRef<'a>(KeyRef<'a>);
-
-impl Hash for AgedKeyRef<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
-    }
-}
-
-impl Equivalent<Key> for AgedKeyRef<'_> {
-    fn equivalent(&self, key: &Key) -> bool {
-        self.0.equivalent(key)
-    }
-}
-
-type Store = Cache<Key, Entry, EntryWeight, RandomState, Dropped>;
+/// The entries, by key.
+type Entries = Store<Entry, EntryWeight, Dropped>;
 
 /// When each stored entry expires, soonest first.
 type Expiries = BinaryHeap<Reverse<(Tick, Key)>>;
+
+/// Why an entry found is not returned.
+enum Gone {
+    Expired,
+    /// One of its tags was invalidated since its computation started.
+    Dropped,
+}
 
 /// A time on tokio's clock, in nanoseconds since the store was built: 8 bytes in every entry and
 /// every expiry, where an `Instant` takes 16. It reaches 584 years, as good as never.
 type Tick = u64;
 
 struct Inner {
-    cache: Store,
+    cache: Entries,
     /// When each stored entry expires, soonest first: what the writes reclaim.
     expiries: Mutex<Expiries>,
     counters: Arc<StatsCounters>,
@@ -338,27 +252,16 @@ impl MemoryProviderBuilder {
             Bound::Bytes(n) => ((n / 512).max(1), n),
         };
         let items = usize::try_from(items).unwrap_or(usize::MAX).max(1);
-        let mut options = OptionsBuilder::new();
-        options.estimated_items_capacity(items).weight_capacity(weight);
         // Each shard holds a share of the bound, and refuses a value heavier than its share. A
         // small store keeps one shard, so that its bound is its own; a store bounded by bytes
         // gets shards of at least `MIN_SHARD_BYTES`, so that what it accepts does not depend on
-        // the machine's core count.
-        match self.bound {
-            Bound::Entries(_) if items < 1_024 => {
-                options.shards(1);
-            }
-            Bound::Bytes(n) => {
-                options.shards(usize::try_from(n / MIN_SHARD_BYTES).unwrap_or(usize::MAX).clamp(1, 64));
-            }
-            Bound::Entries(_) => {}
-        }
-        let lifecycle = Dropped;
-        // `build` fails only for a capacity left unset, and both are set above.
-        let cache = match options.build() {
-            Ok(options) => Cache::with_options(options, EntryWeight, RandomState::new(), lifecycle),
-            Err(_) => Cache::with(items, weight, EntryWeight, RandomState::new(), lifecycle),
+        // the machine's core count; others get four per core.
+        let shards = match self.bound {
+            Bound::Entries(_) if items < 1_024 => 1,
+            Bound::Bytes(n) => usize::try_from(n / MIN_SHARD_BYTES).unwrap_or(usize::MAX).clamp(1, 64),
+            Bound::Entries(_) => 4 * std::thread::available_parallelism().map_or(1, usize::from),
         };
+        let cache = Store::new(Sizing { items, weight, shards }, EntryWeight, Dropped);
         MemoryProvider {
             inner: Arc::new(Inner {
                 cache,
@@ -439,35 +342,62 @@ impl MemoryProvider {
         self.inner.max_wait
     }
 
-    /// [`CacheProvider::get`] without a future, for the runtime's hit path: `key` is the bytes of
-    /// the key's text.
+    /// [`CacheProvider::get`] without a future: `key` is the bytes of the key's text.
     pub(crate) fn get_direct(&self, key: &[u8]) -> Option<CachedValue> {
-        let entry = self.inner.cache.get(&KeyRef(key))?;
-        if self.inner.is_before(Instant::now(), entry.expires) {
-            return self.untouched(key, entry.value);
-        }
-        self.remove_expired(key);
-        None
+        self.read_direct(key, |found| found.cloned())
     }
 
-    /// `value`, unless one of its tags was invalidated since its computation started.
+    /// `read` of the live value under `key` (`None` when there is none), in place, for the
+    /// runtime's hit path: `key` is the bytes of the key's text. The value is read under its
+    /// shard's read lock, so that a hit clones what it returns without writing to the value's
+    /// shared reference count; `read` must not call this store.
     #[inline]
-    fn untouched(&self, key: &[u8], value: CachedValue) -> Option<CachedValue> {
+    pub(crate) fn read_direct<R>(&self, key: &[u8], read: impl FnOnce(Option<&CachedValue>) -> R) -> R {
+        self.read_live(key, |entry| read(entry.map(|entry| &entry.value)))
+    }
+
+    /// `read` of the entry under `key` when it is live and none of its tags was invalidated since
+    /// its computation started; an entry found that is not is removed, and read as `None`.
+    #[inline]
+    fn read_live<R>(&self, key: &[u8], read: impl FnOnce(Option<&Entry>) -> R) -> R {
+        let mut gone = None;
+        let out = self.inner.cache.read(key, |entry| {
+            let usable = entry.filter(|entry| {
+                gone = match self.inner.is_before(Instant::now(), entry.expires) {
+                    false => Some(Gone::Expired),
+                    true => self.check_tags(&entry.value).err(),
+                };
+                gone.is_none()
+            });
+            read(usable)
+        });
+        if let Some(why) = gone {
+            self.remove_gone(key, why);
+        }
+        out
+    }
+
+    /// Whether a value found may be returned: none of its tags was invalidated since its
+    /// computation started.
+    #[inline]
+    fn check_tags(&self, value: &CachedValue) -> Result<(), Gone> {
         match value.tagging() {
-            Some(tagging) if !self.inner.marks.holds(tagging) => {
-                self.remove_dropped(key, &value);
-                None
-            }
-            _ => Some(value),
+            Some(tagging) if !self.inner.marks.holds(tagging) => Err(Gone::Dropped),
+            _ => Ok(()),
         }
     }
 
-    /// Removes `value`, dropped by a tag, from under `key`, unless another value was stored there
-    /// since it was read: a dropped entry does not hold its room (and its place in the policy)
-    /// until its ttl.
+    /// Removes the entry under `key` that could not be read, unless another was stored there
+    /// since: an expired entry, or one a tag dropped (which does not hold its room, and its place
+    /// in the policy, until its ttl).
     #[cold]
-    fn remove_dropped(&self, key: &[u8], value: &CachedValue) {
-        self.inner.cache.remove_if(&KeyRef(key), |entry| entry.value.is_same(value));
+    fn remove_gone(&self, key: &[u8], why: Gone) {
+        match why {
+            Gone::Expired => self.remove_expired(key),
+            Gone::Dropped => {
+                self.inner.cache.remove_if(key, |entry| self.check_tags(&entry.value).is_err());
+            }
+        }
     }
 
     /// The start of a computation about to run, on this store's tag clock.
@@ -497,16 +427,13 @@ impl MemoryProvider {
 
     /// The live value under `key` and its age, on tokio's clock: how long ago it was stored.
     pub(crate) fn get_aged_direct(&self, key: &[u8]) -> Option<(CachedValue, Duration)> {
-        let entry = self.inner.cache.get(&AgedKeyRef(KeyRef(key)))?;
-        let now = self.inner.now();
-        if !entry.is_live(now) {
-            self.remove_expired(key);
-            return None;
-        }
-        let value = self.untouched(key, entry.value)?;
-        let lifetime = u64::try_from(entry.lifetime.unpack().as_nanos()).unwrap_or(Tick::MAX);
-        let stored = entry.expires.saturating_sub(lifetime);
-        Some((value, Duration::from_nanos(now.saturating_sub(stored))))
+        self.read_live(key, |entry| {
+            let entry = entry?;
+            let now = self.inner.now();
+            let lifetime = u64::try_from(entry.lifetime.unpack().as_nanos()).unwrap_or(Tick::MAX);
+            let stored = entry.expires.saturating_sub(lifetime);
+            Some((entry.value.clone(), Duration::from_nanos(now.saturating_sub(stored))))
+        })
     }
 
     fn expiries(&self) -> MutexGuard<'_, Expiries> {
@@ -534,9 +461,9 @@ impl MemoryProvider {
         self.reclaim_at(now, RECLAIM_PER_WRITE);
         let mut dropped = DroppedEntries::default();
         let entry = Entry { value, expires, weight, lifetime: Lifetime::pack(ttl) };
-        self.inner.cache.insert_with_lifecycle(key.clone(), entry, &mut dropped);
+        self.inner.cache.insert(key.clone(), entry, &mut dropped);
         for (dropped_key, entry) in dropped {
-            if dropped_key == key && self.inner.cache.peek(&key).is_some() {
+            if dropped_key == key && self.inner.cache.contains(key.bytes()) {
                 // The value this write replaced.
                 continue;
             }
@@ -557,7 +484,8 @@ impl MemoryProvider {
         // reading an entry costs a third of looking its key up). An entry stored while the
         // rebuild runs pushes its own expiry after it: at worst a copy, never a missing one.
         if expiries.len() > 2 * self.inner.cache.len() + COMPACT_SLACK {
-            let kept: Vec<_> = self.inner.cache.iter().map(|(key, entry)| Reverse((entry.expires, key))).collect();
+            let mut kept = Vec::with_capacity(self.inner.cache.len());
+            self.inner.cache.for_each(|key, entry| kept.push(Reverse((entry.expires, key.clone()))));
             *expiries = BinaryHeap::from(kept);
         }
     }
@@ -586,7 +514,7 @@ impl MemoryProvider {
 
     fn remove_expired(&self, key: &[u8]) {
         let now = self.inner.now();
-        if let Some((key, _)) = self.inner.cache.remove_if(&KeyRef(key), |entry| !entry.is_live(now)) {
+        if let Some((key, _)) = self.inner.cache.remove_if(key, |entry| !entry.is_live(now)) {
             observe::expired(&self.inner.counters, text(key.bytes()));
         }
     }
@@ -594,7 +522,7 @@ impl MemoryProvider {
     /// Removes `key`; true when it held a live entry (an expired one is counted as expired).
     pub(crate) fn remove_live(&self, key: &[u8]) -> bool {
         let now = self.inner.now();
-        match self.inner.cache.remove(&KeyRef(key)) {
+        match self.inner.cache.remove(key) {
             Some((_, entry)) if entry.is_live(now) => true,
             Some((key, _)) => {
                 observe::expired(&self.inner.counters, text(key.bytes()));
@@ -605,8 +533,12 @@ impl MemoryProvider {
     }
 
     pub(crate) fn remove_matching(&self, matches: impl Fn(&str) -> bool) -> u64 {
-        let keys: Vec<Key> =
-            self.inner.cache.iter().filter(|(key, _)| matches(text(key.bytes()))).map(|(key, _)| key).collect();
+        let mut keys: Vec<Key> = Vec::new();
+        self.inner.cache.for_each(|key, _| {
+            if matches(text(key.bytes())) {
+                keys.push(key.clone());
+            }
+        });
         keys.iter().map(|key| u64::from(self.remove_live(key.bytes()))).sum()
     }
 }
@@ -687,6 +619,7 @@ impl CacheProvider for MemoryProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use store::INLINE_KEY;
 
     #[test]
     fn a_key_stored_again_and_again_does_not_grow_the_expiry_heap() {
@@ -698,7 +631,7 @@ mod tests {
         assert!(heap <= 2 * provider.inner.cache.len() + COMPACT_SLACK + 1, "{heap} expiries for one entry");
         // The live entry's own expiry is kept: it is still reclaimed when its time comes.
         assert!(provider.expiries().iter().any(|Reverse((expires, key))| key.bytes() == b"hot"
-            && provider.inner.cache.peek(&KeyRef(b"hot")).is_some_and(|entry| entry.expires == *expires)));
+            && provider.inner.cache.peek(b"hot", |entry| entry.expires == *expires) == Some(true)));
     }
 
     #[test]

@@ -209,20 +209,6 @@ impl CachedValue {
         CachedValue { held, stored_at_ms: self.stored_at_ms }
     }
 
-    /// Whether both are the one value (clones of one `CachedValue`), not merely equal ones.
-    pub(crate) fn is_same(&self, other: &CachedValue) -> bool {
-        match (&self.held, &other.held) {
-            (Held::Tagged(a), Held::Tagged(b)) => Arc::ptr_eq(a, b),
-            (Held::Plain(a), Held::Plain(b)) => match (a, b) {
-                (Repr::Object(a), Repr::Object(b)) => std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)),
-                (Repr::Encoded(a), Repr::Encoded(b)) => Arc::ptr_eq(a, b),
-                (Repr::Local(a), Repr::Local(b)) => std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)),
-                _ => false,
-            },
-            _ => false,
-        }
-    }
-
     /// Its tags and start, if it has tags.
     #[inline]
     pub(crate) fn tagging(&self) -> Option<&Tagging> {
