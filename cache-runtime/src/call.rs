@@ -346,21 +346,22 @@ enum Looked<V> {
 #[inline(always)]
 fn look<M: Mode<R>, R>(site: &CallSite, slot: &Slot, key: &KeyBuilder) -> Looked<M::Value> {
     let Backend::Memory(memory) = &slot.backend else { return look_near::<M, R>(site, slot, key) };
-    // The value is read in place, under the store's lock: only the typed clone is made.
-    memory.read_direct(key.as_bytes(), |found| {
-        let Some(found) = found else { return Looked::Empty };
-        match M::typed(found, key) {
-            Ok(value) => {
-                let counters = crate::CacheProvider::counters(memory);
-                observe::memory_hit(&site.counters, counters, || site.origin(slot), key, found);
-                Looked::Hit(value)
-            }
-            Err(error) => {
-                unusable(&site.origin(slot), key.key_text(), error);
-                Looked::Unusable
-            }
+    // The value is read in place, under the store's lock: only the typed clone is made there, the
+    // hit is counted and logged after.
+    let found =
+        memory.read_direct(key.as_bytes(), |found| found.map(|found| (M::typed(found, key), found.stored_at_ms())));
+    match found {
+        None => Looked::Empty,
+        Some((Ok(value), stored_at_ms)) => {
+            let counters = crate::CacheProvider::counters(memory);
+            observe::memory_hit(&site.counters, counters, || site.origin(slot), key, stored_at_ms);
+            Looked::Hit(value)
         }
-    })
+        Some((Err(error), _)) => {
+            unusable(&site.origin(slot), key.key_text(), error);
+            Looked::Unusable
+        }
+    }
 }
 
 /// Reads the near cache of a Redis provider at once, when it has one that serves: a hit is
@@ -588,12 +589,19 @@ pub(crate) enum Read<V> {
 #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
 pub(crate) async fn read<M: Mode<R>, R>(origin: &Origin<'_>, slot: &Slot, key: &str, tagged: bool) -> Read<M::Value> {
     let found = match &slot.backend {
-        // Read in place, under the store's lock: only the typed clone is made.
+        // Read in place, under the store's lock: only the typed clone is made there, the hit is
+        // counted and logged after.
         Backend::Memory(memory) => {
-            return memory.read_direct(key.as_bytes(), |found| match found {
-                Some(found) => usable::<M, R, _>(origin, key, found),
+            let found = memory
+                .read_direct(key.as_bytes(), |found| found.map(|found| (M::typed(found, key), found.stored_at_ms())));
+            return match found {
+                Some((Ok(value), stored_at_ms)) => {
+                    origin.hit_stored_at(key, stored_at_ms);
+                    Read::Hit(value)
+                }
+                Some((Err(error), _)) => failed(origin, key, error),
                 None => Read::Empty,
-            });
+            };
         }
         #[cfg(feature = "redis")]
         Backend::Redis(redis) => {

@@ -259,7 +259,7 @@ impl MemoryProviderBuilder {
         let shards = match self.bound {
             Bound::Entries(_) if items < 1_024 => 1,
             Bound::Bytes(n) => usize::try_from(n / MIN_SHARD_BYTES).unwrap_or(usize::MAX).clamp(1, 64),
-            Bound::Entries(_) => 4 * std::thread::available_parallelism().map_or(1, usize::from),
+            Bound::Entries(_) => 4 * cores(),
         };
         let cache = Store::new(Sizing { items, weight, shards }, EntryWeight, Dropped);
         MemoryProvider {
@@ -541,6 +541,13 @@ impl MemoryProvider {
         });
         keys.iter().map(|key| u64::from(self.remove_live(key.bytes()))).sum()
     }
+}
+
+/// The machine's cores, read once: on Linux it reads the process's cgroup quota, and a store is
+/// built per function bounded by `max_entries`.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// A stored key as text: every key was stored from a `str`.

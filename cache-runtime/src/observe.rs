@@ -56,18 +56,19 @@ pub(crate) fn memory_hit<'a, K: KeyText + ?Sized>(
     store: &StatsCounters,
     origin: impl Fn() -> Origin<'a>,
     key: &K,
-    value: &CachedValue,
+    stored_at_ms: u64,
 ) {
-    let Some(handles) = handles.get() else { return origin().hit(key, value) };
+    let Some(handles) = handles.get() else { return origin().hit_stored_at(key, stored_at_ms) };
     handles.hits.increment(1);
     StatsCounters::record_hit_on([store, &handles.function]);
-    log_hit(origin, key, value);
+    log_hit(origin, key, stored_at_ms);
 }
 
-/// The log line of a hit. `origin` is called only when the line is logged: its fields are
-/// evaluated inside the event's enabled check, as a log line's fields always are.
+/// The log line of a hit on a value stored at `stored_at_ms` (milliseconds since the Unix epoch).
+/// `origin` is called only when the line is logged: its fields are evaluated inside the event's
+/// enabled check, as a log line's fields always are.
 #[inline(always)]
-fn log_hit<'a, K: KeyText + ?Sized>(origin: impl Fn() -> Origin<'a>, key: &K, value: &CachedValue) {
+fn log_hit<'a, K: KeyText + ?Sized>(origin: impl Fn() -> Origin<'a>, key: &K, stored_at_ms: u64) {
     // The age is computed only when the line is logged: reading the clock on every hit costs
     // more than a tenth of the hit.
     tracing::debug!(
@@ -77,7 +78,7 @@ fn log_hit<'a, K: KeyText + ?Sized>(origin: impl Fn() -> Origin<'a>, key: &K, va
         "[CACHE HIT] key={}{} age={:.1}s",
         shorten(key.key_text()),
         ellipsis(key.key_text()),
-        value.stored_at().elapsed().unwrap_or_default().as_secs_f64()
+        CachedValue::age_of(stored_at_ms).as_secs_f64()
     );
 }
 
@@ -174,9 +175,15 @@ impl Origin<'_> {
     /// A read found a usable value.
     #[inline(always)]
     pub(crate) fn hit<K: KeyText + ?Sized>(&self, key: &K, value: &CachedValue) {
+        self.hit_stored_at(key, value.stored_at_ms());
+    }
+
+    /// [`hit`](Self::hit) on a value stored at `stored_at_ms`.
+    #[inline(always)]
+    pub(crate) fn hit_stored_at<K: KeyText + ?Sized>(&self, key: &K, stored_at_ms: u64) {
         self.counters.record_hit();
         self.count(|h| &h.hits, StatsCounters::record_hit, "cache_hits_total");
-        log_hit(|| *self, key, value);
+        log_hit(|| *self, key, stored_at_ms);
     }
 
     /// The body runs for lack of a usable entry.

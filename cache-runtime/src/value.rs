@@ -223,6 +223,18 @@ impl CachedValue {
         UNIX_EPOCH + Duration::from_millis(self.stored_at_ms)
     }
 
+    /// [`stored_at`](Self::stored_at), in milliseconds since the Unix epoch.
+    #[inline]
+    pub(crate) fn stored_at_ms(&self) -> u64 {
+        self.stored_at_ms
+    }
+
+    /// How long ago a value stored at `stored_at_ms` (milliseconds since the Unix epoch) was
+    /// stored, on the wall clock; zero if the clock went back.
+    pub(crate) fn age_of(stored_at_ms: u64) -> Duration {
+        (UNIX_EPOCH + Duration::from_millis(stored_at_ms)).elapsed().unwrap_or_default()
+    }
+
     /// Encodes the value with `codec`, behind the header described in [`codec`](crate::codec).
     pub fn to_bytes(&self, codec: &dyn Codec) -> Result<Vec<u8>, CacheError> {
         let mut out = Vec::with_capacity(64);

@@ -9,6 +9,7 @@
 //! its own thread ([`ShardedLock`]) and reads the entry in place, under the lock: a hit writes
 //! nothing that another thread reads. Writers lock every slot of the shard, which a miss pays.
 
+use std::cell::Cell;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, PoisonError};
@@ -153,6 +154,55 @@ impl Hasher for PrehashedHasher {
 
 type Shard<V, W, L> = Cache<Key, V, W, Prehashed, L>;
 
+thread_local! {
+    /// Whether this thread runs a read's closure, under a shard's read lock.
+    static READING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as reading under a shard's lock, until dropped (on a panic's unwinding too).
+///
+/// A read's closure runs the value's `Clone` (or its `Deserialize` and codec); were one of them to
+/// call the cache, a second lock of the same shard by this thread would wait on itself (a write
+/// waits for this thread's read; a read waits behind a writer queued meanwhile). Store operations
+/// made from there do not lock: a read finds nothing, a write is skipped (see [`reentered`]).
+struct Reading;
+
+impl Reading {
+    #[inline]
+    fn enter() -> Reading {
+        READING.set(true);
+        Reading
+    }
+}
+
+impl Drop for Reading {
+    #[inline]
+    fn drop(&mut self) {
+        READING.set(false);
+    }
+}
+
+/// Whether this thread is inside a read's closure: then `operation` is skipped, and logged.
+#[inline]
+fn reentered(operation: &'static str) -> bool {
+    if !READING.get() {
+        return false;
+    }
+    skipped(operation);
+    true
+}
+
+#[cold]
+fn skipped(operation: &'static str) {
+    tracing::warn!(
+        target: crate::observe::TARGET,
+        operation,
+        "[CACHE] a memory store operation made while a value was read under the store's lock (its \
+         Clone, Deserialize or codec called the cache) was skipped instead of waiting on itself: \
+         a cached type's Clone must not use the cache"
+    );
+}
+
 /// Shards of quick_cache's single-threaded cache, each behind a [`ShardedLock`].
 pub(super) struct Store<V, W, L> {
     shards: Box<[ShardedLock<Shard<V, W, L>>]>,
@@ -230,8 +280,12 @@ where
     /// the store.
     #[inline]
     pub(super) fn read<R>(&self, key: &[u8], read: impl FnOnce(Option<&V>) -> R) -> R {
+        if reentered("read") {
+            return read(None);
+        }
         let (shard, lookup) = self.locate::<true>(key);
         let shard = Self::read_shard(shard);
+        let _reading = Reading::enter();
         read(shard.get(&lookup))
     }
 
@@ -240,6 +294,7 @@ where
     pub(super) fn peek<R>(&self, key: &[u8], read: impl FnOnce(&V) -> R) -> Option<R> {
         let (shard, lookup) = self.locate::<false>(key);
         let shard = Self::read_shard(shard);
+        let _reading = Reading::enter();
         shard.peek(&lookup).map(read)
     }
 
@@ -247,6 +302,9 @@ where
     /// make room, or this very value when it is heavier than the shard's share) goes to
     /// `dropped`.
     pub(super) fn insert(&self, key: Key, value: V, dropped: &mut L::RequestState) {
+        if reentered("insert") {
+            return;
+        }
         let hash = hash_bytes(&self.hasher, key.bytes());
         let mut shard = Self::write_shard(self.shard_of(hash));
         let before = shard.len();
@@ -256,6 +314,9 @@ where
 
     /// Whether `key` holds an entry.
     pub(super) fn contains(&self, key: &[u8]) -> bool {
+        if reentered("contains") {
+            return false;
+        }
         let (shard, lookup) = self.locate::<false>(key);
         Self::read_shard(shard).contains_key(&lookup)
     }
@@ -267,6 +328,9 @@ where
 
     /// Removes the entry under `key` when `remove` says so.
     pub(super) fn remove_if(&self, key: &[u8], remove: impl FnOnce(&V) -> bool) -> Option<(Key, V)> {
+        if reentered("remove") {
+            return None;
+        }
         let (shard, lookup) = self.locate::<false>(key);
         let mut shard = Self::write_shard(shard);
         let removed = shard.remove_if(&lookup, remove);
@@ -279,6 +343,9 @@ where
     /// Calls `visit` on every entry, one shard at a time under its read lock. `visit` must not
     /// call the store.
     pub(super) fn for_each(&self, mut visit: impl FnMut(&Key, &V)) {
+        if reentered("scan") {
+            return;
+        }
         for shard in &*self.shards {
             for (key, value) in Self::read_shard(shard).iter() {
                 visit(key, value);
