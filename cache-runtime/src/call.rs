@@ -32,6 +32,9 @@ pub struct CallSite {
     provider: &'static str,
     /// Whether `provider` is `"default"`, found when the site is compiled.
     default_provider: bool,
+    /// The default provider, without a bound or local values of the function's own: a hit reads
+    /// this thread's copy of the default's slot. Kept by the constructors, checked by every call.
+    plain: bool,
     /// `max_entries`: on a memory store, the function keeps its entries in a store of its own
     /// bounded to this many (see [`registry::bounded`]).
     max_entries: Option<u64>,
@@ -51,6 +54,7 @@ impl CallSite {
             function,
             provider,
             default_provider: registry::is_default(provider),
+            plain: registry::is_default(provider),
             max_entries: None,
             bounded_as: function,
             local: false,
@@ -65,6 +69,7 @@ impl CallSite {
     pub const fn max_entries(mut self, max_entries: u64, bounded_as: &'static str) -> Self {
         self.max_entries = Some(max_entries);
         self.bounded_as = bounded_as;
+        self.plain = false;
         self
     }
 
@@ -73,6 +78,7 @@ impl CallSite {
     pub const fn local(mut self, bounded_as: &'static str) -> Self {
         self.local = true;
         self.bounded_as = bounded_as;
+        self.plain = false;
         self
     }
 
@@ -309,8 +315,8 @@ where
         false => {
             // The default provider, registered: read through this thread's copy of its slot,
             // which a hit does not even clone.
-            let plain = site.default_provider && site.max_entries.is_none() && !site.local;
-            let fast = if plain { registry::with_local_default(|slot| look::<M, R>(site, slot, &key)) } else { None };
+            let fast =
+                if site.plain { registry::with_local_default(|slot| look::<M, R>(site, slot, &key)) } else { None };
             if let Some(Looked::Hit(value)) = fast {
                 outcome::hit();
                 return Called::Done(M::restore(value));

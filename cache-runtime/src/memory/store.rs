@@ -1,21 +1,22 @@
 //! The memory provider's store: shards of [`quick_cache::unsync::Cache`], each behind a
-//! reader-sharded lock, read in place.
+//! parking_lot `RwLock`, read in place.
 //!
-//! Why not `quick_cache::sync::Cache`: its only read clones the stored value out of the shard,
-//! and its shards' locks are one word each. A hit then writes two cache lines that every thread
-//! shares: the shard's lock word and the reference count of the value's `Arc`. On a hot set read
-//! by two threads, each write finds the line in the other core's cache: a hit cost twice its
-//! single-thread time (BENCHMARKS.md, "Issue 12, fifth step"). Here a reader locks the slot of
-//! its own thread ([`ShardedLock`]) and reads the entry in place, under the lock: a hit writes
-//! nothing that another thread reads. Writers lock every slot of the shard, which a miss pays.
+//! Why not `quick_cache::sync::Cache`: its only read clones the stored value out of the shard.
+//! A hit then wrote the reference count of the value's `Arc`, a cache line that every thread
+//! reading the value shares: on a hot set read by two threads, each write found the line in the
+//! other core's cache, and a hit cost twice its single-thread time (BENCHMARKS.md, "Issue 12,
+//! fifth step"). Here a hit reads the entry in place, under the shard's read lock, and clones
+//! only the typed value it returns. The read lock's word is still shared; a reader-sharded lock
+//! (crossbeam's `RwLock`) was measured too: hits scaled further, but cost 28 instructions
+//! more each and a write locked eight slots.
 
 use std::cell::Cell;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{LazyLock, PoisonError};
+use std::sync::LazyLock;
 
 use ahash::RandomState;
-use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use quick_cache::unsync::Cache;
 use quick_cache::{Equivalent, Lifecycle, OptionsBuilder, Weighter};
 
@@ -168,10 +169,13 @@ thread_local! {
 struct Reading;
 
 impl Reading {
+    /// `None` if this thread is reading already.
     #[inline]
-    fn enter() -> Reading {
-        READING.set(true);
-        Reading
+    fn enter() -> Option<Reading> {
+        match READING.replace(true) {
+            false => Some(Reading),
+            true => None,
+        }
     }
 }
 
@@ -203,9 +207,9 @@ fn skipped(operation: &'static str) {
     );
 }
 
-/// Shards of quick_cache's single-threaded cache, each behind a [`ShardedLock`].
+/// Shards of quick_cache's single-threaded cache, each behind a `RwLock`.
 pub(super) struct Store<V, W, L> {
-    shards: Box<[ShardedLock<Shard<V, W, L>>]>,
+    shards: Box<[RwLock<Shard<V, W, L>>]>,
     mask: u64,
     hasher: RandomState,
     /// The entries of all shards, kept by the writers: read without taking any lock.
@@ -245,7 +249,7 @@ where
                     Ok(options) => Cache::with_options(options, weighter.clone(), Prehashed, lifecycle.clone()),
                     Err(_) => Cache::with(shard_items, shard_weight, weighter.clone(), Prehashed, lifecycle.clone()),
                 };
-                ShardedLock::new(shard)
+                RwLock::new(shard)
             })
             .collect();
         Store { shards, mask: count - 1, hasher: KEY_HASH.clone(), len: AtomicUsize::new(0) }
@@ -254,25 +258,26 @@ where
     /// The shard of `key`, and the key ready to look up there. Always inlined: it is small, and
     /// called out of line it costs a hit about 10 instructions.
     #[inline(always)]
-    fn locate<'k, const READ: bool>(&self, key: &'k [u8]) -> (&ShardedLock<Shard<V, W, L>>, Lookup<'k, READ>) {
+    fn locate<'k, const READ: bool>(&self, key: &'k [u8]) -> (&RwLock<Shard<V, W, L>>, Lookup<'k, READ>) {
         let hash = hash_bytes(&self.hasher, key);
         (self.shard_of(hash), Lookup { bytes: key, hash })
     }
 
     #[inline(always)]
-    fn shard_of(&self, hash: u64) -> &ShardedLock<Shard<V, W, L>> {
+    fn shard_of(&self, hash: u64) -> &RwLock<Shard<V, W, L>> {
         // The middle bits pick the shard: hashbrown uses the lowest and the highest 7 in it.
         &self.shards[(hash.rotate_right(32) & self.mask) as usize]
     }
 
-    fn read_shard(shard: &ShardedLock<Shard<V, W, L>>) -> ShardedLockReadGuard<'_, Shard<V, W, L>> {
-        // A panic under the lock cannot leave a shard half-written: quick_cache's operations
-        // finish before they call into our code, which only collects what they drop.
-        shard.read().unwrap_or_else(PoisonError::into_inner)
+    // parking_lot's locks do not poison: a panic under a shard's lock (a value's `Clone` on a
+    // hit) must not fail every later call. quick_cache's operations finish before they call into
+    // our code, which only collects what they drop.
+    fn read_shard(shard: &RwLock<Shard<V, W, L>>) -> RwLockReadGuard<'_, Shard<V, W, L>> {
+        shard.read()
     }
 
-    fn write_shard(shard: &ShardedLock<Shard<V, W, L>>) -> ShardedLockWriteGuard<'_, Shard<V, W, L>> {
-        shard.write().unwrap_or_else(PoisonError::into_inner)
+    fn write_shard(shard: &RwLock<Shard<V, W, L>>) -> RwLockWriteGuard<'_, Shard<V, W, L>> {
+        shard.write()
     }
 
     /// `read` of the entry under `key` (`None` when there is none), in place, under the shard's
@@ -280,12 +285,12 @@ where
     /// the store.
     #[inline]
     pub(super) fn read<R>(&self, key: &[u8], read: impl FnOnce(Option<&V>) -> R) -> R {
-        if reentered("read") {
+        let Some(_reading) = Reading::enter() else {
+            skipped("read");
             return read(None);
-        }
+        };
         let (shard, lookup) = self.locate::<true>(key);
         let shard = Self::read_shard(shard);
-        let _reading = Reading::enter();
         read(shard.get(&lookup))
     }
 
