@@ -24,8 +24,8 @@
 //!   writes: it runs that housekeeping by itself when 64 reads or writes are pending; this
 //!   harness also calls `run_pending_tasks()` every 1,000 requests, and a second row calls it
 //!   after every request (moka's policy applied at once, nothing dropped from its read buffer);
-//! - ours: `cache_runtime::get` then `set` on a `MemoryProvider` of 10,000 entries (the same moka
-//!   underneath, through the toolkit), `run_pending_tasks()` every 1,000 requests;
+//! - ours: `cache_runtime::get` then `set` on a `MemoryProvider` of 10,000 entries (quick_cache's
+//!   policy underneath, in the toolkit's own shards), `run_pending_tasks()` every 1,000 requests;
 //! - quick_cache 0.7 `sync::Cache::new(10_000)` (default options: sharded, S3-FIFO-like);
 //! - a plain LRU of 10,000 entries (written here: a map and an intrusive doubly linked list);
 //! - for reference, the share of counted requests that fall on the 10,000 most probable keys
