@@ -18,7 +18,7 @@ use crate::provider::{CacheProvider, ProviderFuture};
 use crate::stats::{CacheStats, StatsCounters};
 use crate::tags::{Marks, Tagging};
 use crate::value::CachedValue;
-use store::{Key, Sizing, Store};
+use store::{reentered, Key, Sizing, Store};
 
 /// What a byte-bounded store adds to each entry's key and value for its own bookkeeping.
 const ENTRY_OVERHEAD: usize = 96;
@@ -37,7 +37,11 @@ const RECLAIM_PER_WRITE: usize = 8;
 /// An in-memory cache on [`quick_cache`]: bounded by entries or bytes, with a time to live per
 /// entry, following tokio's clock.
 ///
-/// Values are kept as typed objects: a hit clones the value and never decodes anything. Expired
+/// Values are kept as typed objects: a hit clones the value and never decodes anything. The clone
+/// is made in place, under the read lock of the entry's shard: a cached type's `Clone` should be
+/// quick, and must not use the cache (a store call made from there is skipped, and logged, rather
+/// than left to wait on the lock its own thread holds), nor take a lock that another thread may
+/// hold while it calls the cache. Expired
 /// entries are never returned, and writes reclaim them a few at a time, oldest first, so keys
 /// that are never read again do not pile up. Its policy (CLOCK-Pro-like, with a memory of keys
 /// recently evicted) keeps the entries most likely to be used again, and always stores a new key.
@@ -442,6 +446,11 @@ impl MemoryProvider {
     }
 
     pub(crate) fn insert(&self, key: &str, value: CachedValue, ttl: Duration) {
+        // From a value's `Clone` under a shard's lock: nothing is stored, and the expiry heap's
+        // lock is not taken (a compaction holds it while it takes the shards' locks).
+        if reentered("insert") {
+            return;
+        }
         let weight = match self.inner.bound {
             Bound::Entries(_) => 1,
             Bound::Bytes(_) => {
@@ -497,6 +506,9 @@ impl MemoryProvider {
 
     /// [`reclaim`](Self::reclaim), with the time already read.
     fn reclaim_at(&self, now: Tick, most: usize) {
+        if reentered("reclaim") {
+            return;
+        }
         for _ in 0..most {
             let key = {
                 let mut expiries = self.expiries();

@@ -114,3 +114,49 @@ fn a_log_subscriber_that_writes_to_the_store_on_a_hit_is_not_skipped() {
         }));
     });
 }
+
+/// The store a [`WritesOnClone`]'s clone writes to.
+static CLONE_WRITES_TO: Mutex<Option<MemoryProvider>> = Mutex::new(None);
+
+/// A value whose `Clone` stores another entry: on a hit, under the shard's lock, that store is
+/// skipped, and must not touch the store's expiry bookkeeping either.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct WritesOnClone(u64);
+
+impl Clone for WritesOnClone {
+    fn clone(&self) -> Self {
+        let store = CLONE_WRITES_TO.lock().unwrap().clone();
+        if let Some(store) = store {
+            drop(store.set("side", CachedValue::new(0u8), Duration::from_secs(3_600)));
+        }
+        WritesOnClone(self.0)
+    }
+}
+
+#[cached(ttl = 3600, key = "writes_on_clone")]
+async fn writes_on_clone() -> WritesOnClone {
+    WritesOnClone(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn skipped_writes_from_a_clone_leave_expired_entries_reclaimable() {
+    // Two thousand skipped writes would have pushed the expiry heap past its compaction threshold
+    // with the scan skipped (every expiry dropped), or popped expiries whose removal was skipped.
+    let provider = MemoryProvider::builder().max_capacity(100).build();
+    with_provider(provider.clone(), async {
+        for i in 0..10u64 {
+            provider.set(&format!("short:{i}"), CachedValue::new(i), Duration::from_secs(1)).await.unwrap();
+        }
+        *CLONE_WRITES_TO.lock().unwrap() = Some(provider.clone());
+        for _ in 0..2_000 {
+            assert_eq!(writes_on_clone().await, WritesOnClone(1));
+        }
+        *CLONE_WRITES_TO.lock().unwrap() = None;
+        tokio::time::advance(Duration::from_secs(2)).await;
+        provider.run_pending_tasks().await;
+        // The function's entry and the side entry its first (miss) clone stored are live; the ten
+        // short entries expired and are reclaimed.
+        assert_eq!(provider.entry_count(), 2);
+    })
+    .await;
+}

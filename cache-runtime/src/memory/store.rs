@@ -7,12 +7,12 @@
 //! other core's cache, and a hit cost twice its single-thread time (BENCHMARKS.md, "Issue 12,
 //! fifth step"). Here a hit reads the entry in place, under the shard's read lock, and clones
 //! only the typed value it returns. The read lock's word is still shared; a reader-sharded lock
-//! (crossbeam's `RwLock`) was measured too: hits scaled further, but cost 28 instructions
+//! (crossbeam's `ShardedLock`) was measured too: hits scaled further, but cost 28 instructions
 //! more each and a write locked eight slots.
 
 use std::cell::Cell;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
 use ahash::RandomState;
@@ -99,9 +99,7 @@ impl Hash for Key {
 /// A key to look up, hashed once by the store (to pick its shard) and not again by the shard.
 ///
 /// `READ` tells the reads ([`Store::read`]) from the other lookups, so that quick_cache's lookup
-/// is compiled once for the reads alone: with one caller, the compiler inlines it in the hit
-/// path (shared with `contains` and `remove`, it was called out of line: about 60 instructions
-/// a hit).
+/// is compiled once for the reads alone, apart from `contains` and `remove`.
 struct Lookup<'a, const READ: bool> {
     bytes: &'a [u8],
     hash: u64,
@@ -186,9 +184,10 @@ impl Drop for Reading {
     }
 }
 
-/// Whether this thread is inside a read's closure: then `operation` is skipped, and logged.
+/// Whether this thread is inside a read's closure: then `operation` is to be skipped, and it is
+/// logged. The memory provider checks it too, before it takes locks of its own (its expiry heap's).
 #[inline]
-fn reentered(operation: &'static str) -> bool {
+pub(super) fn reentered(operation: &'static str) -> bool {
     if !READING.get() {
         return false;
     }
@@ -196,14 +195,21 @@ fn reentered(operation: &'static str) -> bool {
     true
 }
 
+/// Logs the first skipped operation of the process, once: a `Clone` that calls the cache would
+/// log on every hit, and a subscriber that called the cache on each log line would loop.
 #[cold]
 fn skipped(operation: &'static str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if WARNED.swap(true, Ordering::Relaxed) {
+        return;
+    }
     tracing::warn!(
         target: crate::observe::TARGET,
         operation,
         "[CACHE] a memory store operation made while a value was read under the store's lock (its \
-         Clone, Deserialize or codec called the cache) was skipped instead of waiting on itself: \
-         a cached type's Clone must not use the cache"
+         Clone, Deserialize or codec called the cache) was skipped instead of waiting on itself, \
+         and such operations will be skipped without this warning: a cached type's Clone must \
+         not use the cache"
     );
 }
 
