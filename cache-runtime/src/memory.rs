@@ -41,9 +41,8 @@ const RECLAIM_PER_WRITE: usize = 8;
 /// is made in place, under the read lock of the entry's shard: a cached type's `Clone` should be
 /// quick, and must not use the cache (a store call made from there is skipped, and logged, rather
 /// than left to wait on the lock its own thread holds), nor take a lock that another thread may
-/// hold while it calls the cache. Expired
-/// entries are never returned, and writes reclaim them a few at a time, oldest first, so keys
-/// that are never read again do not pile up. Its policy (CLOCK-Pro-like, with a memory of keys
+/// hold while it calls the cache. Expired entries are never returned, and writes reclaim them a
+/// few at a time, oldest first, so keys that are never read again do not pile up. Its policy (CLOCK-Pro-like, with a memory of keys
 /// recently evicted) keeps the entries most likely to be used again, and always stores a new key.
 /// Clones share one store.
 ///
