@@ -1,17 +1,16 @@
-//! Code the memory store runs while it holds a shard's read lock (a value's `Clone` on a hit), or
-//! right after (a log subscriber), may call the cache: a call never waits on itself.
+//! Code the memory store runs while it holds a shard's read lock (a value's `Clone` on a hit) may
+//! call the cache: a call never waits on itself. (A log subscriber that calls the cache:
+//! `reentrant_log.rs`.)
 //!
 //! Each scenario runs on a thread of its own with a deadline: a hang fails the test instead of
 //! hanging the suite.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use cache_runtime::{cached, with_provider, CacheProvider, CachedValue, MemoryProvider};
 use serde::{Deserialize, Serialize};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
 
 /// The store the values below write to, set by the test that uses them (one test at a time).
 static STORE: Mutex<Option<MemoryProvider>> = Mutex::new(None);
@@ -69,49 +68,6 @@ fn a_value_whose_clone_uses_the_store_is_still_served_from_it() {
         *STORE.lock().unwrap() = None;
         assert_eq!(BODY_RUNS.load(Ordering::SeqCst), 1, "the hits must be served from the store");
         assert!(provider.stats().hits >= 3, "{:?}", provider.stats());
-    });
-}
-
-/// The store a subscriber writes to on every event of the cache.
-static LOGGED_TO: OnceLock<MemoryProvider> = OnceLock::new();
-
-/// A subscriber that writes to the cache's store on each debug event (a hit's log line).
-struct WritesOnEvents;
-
-impl Subscriber for WritesOnEvents {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        if *event.metadata().level() == tracing::Level::DEBUG {
-            if let Some(store) = LOGGED_TO.get() {
-                drop(store.set("logged", CachedValue::new(1u8), Duration::from_secs(60)));
-            }
-        }
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
-#[test]
-fn a_log_subscriber_that_writes_to_the_store_on_a_hit_is_not_skipped() {
-    within_deadline(|| {
-        let provider = MemoryProvider::builder().max_capacity(100).build();
-        LOGGED_TO.set(provider.clone()).ok();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(with_provider(provider.clone(), async {
-            let cache = cache_runtime::cache();
-            cache.set("k", &7u64, Duration::from_secs(60)).await.unwrap();
-            let _subscriber = tracing::subscriber::set_default(WritesOnEvents);
-            assert_eq!(cache.get::<u64>("k").await.unwrap(), Some(7));
-            // The hit is logged after the store's lock is released: the subscriber's write went in.
-            assert_eq!(cache.get::<u8>("logged").await.unwrap(), Some(1));
-        }));
     });
 }
 
