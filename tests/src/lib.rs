@@ -684,3 +684,23 @@ impl Rng {
         self.next_u64() % n
     }
 }
+
+/// Runs `scenario` on a thread of its own and fails if it has not finished within `deadline`: a
+/// call that waits on itself fails its test instead of hanging the suite. A panic of the scenario
+/// is the test's panic.
+///
+/// ```
+/// cache_tests::within_deadline(std::time::Duration::from_secs(5), || assert_eq!(1 + 1, 2));
+/// ```
+pub fn within_deadline(deadline: Duration, scenario: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        scenario();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(deadline) {
+        Ok(()) => thread.join().expect("the scenario finished"),
+        Err(_) if thread.is_finished() => std::panic::resume_unwind(thread.join().unwrap_err()),
+        Err(_) => panic!("no progress in {deadline:?}: a call waits on itself"),
+    }
+}

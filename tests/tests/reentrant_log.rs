@@ -8,8 +8,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use cache_runtime::{with_provider, CacheProvider, CachedValue, MemoryProvider};
+use cache_tests::within_deadline;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
+
+/// How long a scenario may take before it counts as waiting on itself.
+const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The store a subscriber writes to on every event of the cache.
 static LOGGED_TO: OnceLock<MemoryProvider> = OnceLock::new();
@@ -39,7 +43,7 @@ impl Subscriber for WritesOnEvents {
 
 #[test]
 fn a_log_subscriber_that_writes_to_the_store_on_a_hit_is_not_skipped() {
-    within_deadline(|| {
+    within_deadline(DEADLINE, || {
         let provider = MemoryProvider::builder().max_capacity(100).build();
         LOGGED_TO.set(provider.clone()).ok();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -52,18 +56,4 @@ fn a_log_subscriber_that_writes_to_the_store_on_a_hit_is_not_skipped() {
             assert_eq!(cache.get::<u8>("logged").await.unwrap(), Some(1));
         }));
     });
-}
-
-/// Runs `scenario` on a thread of its own; fails if it has not finished within 20 s.
-fn within_deadline(scenario: impl FnOnce() + Send + 'static) {
-    let (done, finished) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        scenario();
-        done.send(()).unwrap();
-    });
-    match finished.recv_timeout(Duration::from_secs(20)) {
-        Ok(()) => thread.join().unwrap(),
-        Err(_) if thread.is_finished() => std::panic::resume_unwind(thread.join().unwrap_err()),
-        Err(_) => panic!("the call waited on itself: no progress in 20 s"),
-    }
 }

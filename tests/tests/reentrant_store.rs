@@ -10,7 +10,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use cache_runtime::{cached, with_provider, CacheProvider, CachedValue, MemoryProvider};
+use cache_tests::within_deadline;
 use serde::{Deserialize, Serialize};
+
+/// How long a scenario may take before it counts as waiting on itself.
+const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The store the values below write to, set by the test that uses them (one test at a time).
 static STORE: Mutex<Option<MemoryProvider>> = Mutex::new(None);
@@ -38,23 +42,9 @@ async fn noisy(n: u64) -> Noisy {
     Noisy(n)
 }
 
-/// Runs `scenario` on a thread of its own; fails if it has not finished within 20 s.
-fn within_deadline(scenario: impl FnOnce() + Send + 'static) {
-    let (done, finished) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        scenario();
-        done.send(()).unwrap();
-    });
-    match finished.recv_timeout(Duration::from_secs(20)) {
-        Ok(()) => thread.join().unwrap(),
-        Err(_) if thread.is_finished() => std::panic::resume_unwind(thread.join().unwrap_err()),
-        Err(_) => panic!("the call waited on itself: no progress in 20 s"),
-    }
-}
-
 #[test]
 fn a_value_whose_clone_uses_the_store_is_still_served_from_it() {
-    within_deadline(|| {
+    within_deadline(DEADLINE, || {
         // One shard: the clone's write goes to the shard the hit holds.
         let provider = MemoryProvider::builder().max_capacity(100).build();
         *STORE.lock().unwrap() = Some(provider.clone());
