@@ -97,21 +97,18 @@ impl Hash for Key {
 }
 
 /// A key to look up, hashed once by the store (to pick its shard) and not again by the shard.
-///
-/// `READ` tells the reads ([`Store::read`]) from the other lookups, so that quick_cache's lookup
-/// is compiled once for the reads alone, apart from `contains` and `remove`.
-struct Lookup<'a, const READ: bool> {
+struct Lookup<'a> {
     bytes: &'a [u8],
     hash: u64,
 }
 
-impl<const READ: bool> Hash for Lookup<'_, READ> {
+impl Hash for Lookup<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         state.write_u64(self.hash);
     }
 }
 
-impl<const READ: bool> Equivalent<Key> for Lookup<'_, READ> {
+impl Equivalent<Key> for Lookup<'_> {
     #[inline]
     fn equivalent(&self, key: &Key) -> bool {
         self.bytes == key.bytes()
@@ -264,7 +261,7 @@ where
     /// The shard of `key`, and the key ready to look up there. Always inlined: it is small, and
     /// called out of line it costs a hit about 10 instructions.
     #[inline(always)]
-    fn locate<'k, const READ: bool>(&self, key: &'k [u8]) -> (&RwLock<Shard<V, W, L>>, Lookup<'k, READ>) {
+    fn locate<'k>(&self, key: &'k [u8]) -> (&RwLock<Shard<V, W, L>>, Lookup<'k>) {
         let hash = hash_bytes(&self.hasher, key);
         (self.shard_of(hash), Lookup { bytes: key, hash })
     }
@@ -295,7 +292,7 @@ where
             skipped("read");
             return read(None);
         };
-        let (shard, lookup) = self.locate::<true>(key);
+        let (shard, lookup) = self.locate(key);
         let shard = Self::read_shard(shard);
         read(shard.get(&lookup))
     }
@@ -303,7 +300,7 @@ where
     /// [`read`](Self::read) without counting as a use.
     #[cfg(test)]
     pub(super) fn peek<R>(&self, key: &[u8], read: impl FnOnce(&V) -> R) -> Option<R> {
-        let (shard, lookup) = self.locate::<false>(key);
+        let (shard, lookup) = self.locate(key);
         let shard = Self::read_shard(shard);
         let _reading = Reading::enter();
         shard.peek(&lookup).map(read)
@@ -328,7 +325,7 @@ where
         if reentered("contains") {
             return false;
         }
-        let (shard, lookup) = self.locate::<false>(key);
+        let (shard, lookup) = self.locate(key);
         Self::read_shard(shard).contains_key(&lookup)
     }
 
@@ -342,7 +339,7 @@ where
         if reentered("remove") {
             return None;
         }
-        let (shard, lookup) = self.locate::<false>(key);
+        let (shard, lookup) = self.locate(key);
         let mut shard = Self::write_shard(shard);
         let removed = shard.remove_if(&lookup, remove);
         if removed.is_some() {
