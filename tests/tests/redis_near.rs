@@ -53,6 +53,24 @@ async fn served_from_memory(instance: &RedisProvider, id: u64, expected: u64) {
     .await;
 }
 
+/// Returns once `listener` has applied every message `publisher` published so far: `publisher`
+/// invalidates row `fence`, which `listener` holds, and waits until `listener` no longer serves
+/// it from memory. One publisher's messages reach a subscriber in the order it sent them.
+async fn heard_everything_published(publisher: &RedisProvider, listener: &RedisProvider, fence: u64) {
+    let version = row_on(listener, fence).await;
+    served_from_memory(listener, fence, version).await;
+    assert!(with_provider(publisher.clone(), row_invalidate(fence)).await);
+    wait_until("the fence's invalidation heard", Duration::from_secs(1), || {
+        let listener = listener.clone();
+        async move {
+            let before = listener.stats().near_hits;
+            row_on(&listener, fence).await;
+            listener.stats().near_hits == before
+        }
+    })
+    .await;
+}
+
 async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
     redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap()
 }
@@ -72,6 +90,9 @@ async fn a_hot_key_is_served_from_memory_and_sends_nothing_to_redis() {
     let (a, b) = tokio::join!(instance(&server, "hot:"), instance(&server, "hot:"));
     let id = 11;
     assert_eq!(row_on(&a, id).await, 1);
+    // A's write told the other instances to drop their copies of row 11: had B not heard it yet,
+    // it would drop the copy it is about to read, and read it again, during the count.
+    heard_everything_published(&a, &b, 12).await;
     // B finds A's value in Redis once, then serves it from its own memory.
     assert_eq!(row_on(&b, id).await, 1);
     served_from_memory(&b, id, 1).await;
