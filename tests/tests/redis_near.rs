@@ -60,12 +60,17 @@ async fn heard_everything_published(publisher: &RedisProvider, listener: &RedisP
     let version = row_on(listener, fence).await;
     served_from_memory(listener, fence, version).await;
     assert!(with_provider(publisher.clone(), row_invalidate(fence)).await);
-    wait_until("the fence's invalidation heard", Duration::from_secs(1), || {
-        let listener = listener.clone();
+    until_a_call_is_a_near_hit(listener, fence, false, "the fence's invalidation heard").await;
+}
+
+/// Waits until a call of row `id` on `instance` is a near hit (`near`) or is not (`!near`).
+async fn until_a_call_is_a_near_hit(instance: &RedisProvider, id: u64, near: bool, what: &str) {
+    wait_until(what, Duration::from_secs(2), || {
+        let instance = instance.clone();
         async move {
-            let before = listener.stats().near_hits;
-            row_on(&listener, fence).await;
-            listener.stats().near_hits == before
+            let before = instance.stats().near_hits;
+            row_on(&instance, id).await;
+            (instance.stats().near_hits > before) == near
         }
     })
     .await;
@@ -184,15 +189,7 @@ async fn a_lost_channel_empties_and_bypasses_the_near_cache_until_it_is_back() {
     let _: () =
         redis::cmd("ACL").arg("SETUSER").arg("default").arg("-subscribe").query_async(&mut admin).await.unwrap();
     let _: u64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut admin).await.unwrap();
-    wait_until("A to bypass its near cache", Duration::from_secs(2), || {
-        let a = a.clone();
-        async move {
-            let before = a.stats().near_hits;
-            row_on(&a, id).await;
-            a.stats().near_hits == before
-        }
-    })
-    .await;
+    until_a_call_is_a_near_hit(&a, id, false, "A to bypass its near cache").await;
 
     // B writes; A does not hear of it, and does not need to: it reads Redis.
     rows::write(id);
@@ -206,15 +203,7 @@ async fn a_lost_channel_empties_and_bypasses_the_near_cache_until_it_is_back() {
     // The channel back: the near cache serves again, and hears of B's writes again.
     let _: () =
         redis::cmd("ACL").arg("SETUSER").arg("default").arg("+subscribe").query_async(&mut admin).await.unwrap();
-    wait_until("A to serve from its near cache again", Duration::from_secs(2), || {
-        let a = a.clone();
-        async move {
-            let before = a.stats().near_hits;
-            row_on(&a, id).await;
-            a.stats().near_hits > before
-        }
-    })
-    .await;
+    until_a_call_is_a_near_hit(&a, id, true, "A to serve from its near cache again").await;
     rows::write(id);
     assert!(with_provider(b.clone(), row_invalidate(id)).await);
     wait_until("A to drop the row B invalidated", Duration::from_secs(1), || {
