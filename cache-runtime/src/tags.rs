@@ -13,6 +13,9 @@
 //!
 //! - A memory store keeps its clock and marks in process. Marks older than the longest lifetime
 //!   of a tagged entry it holds are pruned when they pile up: no entry they could drop is left.
+//!   A computation that started before the latest pruned mark (it may have been running since)
+//!   is refused if one of its tags' filter slots moved past its start and no mark is left to say
+//!   which tag moved it: at worst it runs again.
 //! - Redis keeps them under the provider's prefix: the clock in `<prefix>\0cache:tags`, the mark
 //!   of a tag in `<prefix>\0cache:tag:<tag>`. Marks have no ttl (one small key per tag ever
 //!   invalidated; a policy that evicts keys without a ttl, `allkeys-*`, could evict one and bring
@@ -207,6 +210,9 @@ struct MarkMap {
     marks: HashMap<Box<str>, Mark, ahash::RandomState>,
     /// Prune when the map grows past this many marks.
     prune_at: usize,
+    /// The latest mark pruned: a computation that started before it, with a tag whose filter
+    /// slot moved past its start and no mark left, may have had its mark pruned: it does not hold.
+    pruned_up_to: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -230,7 +236,7 @@ impl Default for Marks {
             any: AtomicBool::new(false),
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             hasher: ahash::RandomState::new(),
-            marks: RwLock::new(MarkMap { marks: HashMap::default(), prune_at: PRUNE_FLOOR }),
+            marks: RwLock::new(MarkMap { marks: HashMap::default(), prune_at: PRUNE_FLOOR, pruned_up_to: 0 }),
         }
     }
 }
@@ -252,7 +258,10 @@ impl Marks {
         tagging.list.iter().all(|tag| {
             self.slot(tag).load(Ordering::SeqCst) <= tagging.start || {
                 let map = self.marks.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-                map.marks.get(tag).is_none_or(|mark| mark.at <= tagging.start)
+                match map.marks.get(tag) {
+                    Some(mark) => mark.at <= tagging.start,
+                    None => map.pruned_up_to <= tagging.start,
+                }
             }
         })
     }
@@ -299,9 +308,18 @@ impl MarkMap {
         if self.marks.len() > self.prune_at {
             // A mark older than every tagged entry's lifetime can drop none of them: each entry
             // that started before it has expired. (With a second of slack: an entry checked
-            // against the marks just before one was set is stored just after.)
+            // against the marks just before one was set is stored just after.) A computation
+            // still running may have started before it, though: `pruned_up_to` refuses those.
             let keep_for = longest.saturating_add(PRUNE_SLACK_NANOS);
-            self.marks.retain(|_, mark| now.saturating_sub(mark.when) <= keep_for);
+            let mut pruned_up_to = self.pruned_up_to;
+            self.marks.retain(|_, mark| {
+                let keep = now.saturating_sub(mark.when) <= keep_for;
+                if !keep {
+                    pruned_up_to = pruned_up_to.max(mark.at);
+                }
+                keep
+            });
+            self.pruned_up_to = pruned_up_to;
             self.prune_at = (2 * self.marks.len()).max(PRUNE_FLOOR);
         }
     }
@@ -369,6 +387,19 @@ mod tests {
         marks.invalidate("late", 100 + PRUNE_SLACK_NANOS, 10);
         let map = marks.marks.read().unwrap();
         assert_eq!(map.marks.len(), 1, "only the mark younger than the longest lifetime is kept");
+    }
+
+    #[test]
+    fn a_computation_older_than_a_pruned_mark_of_its_tag_does_not_hold() {
+        let marks = Marks::default();
+        let start = marks.now();
+        marks.invalidate("slow", 0, 10);
+        for n in 0..PRUNE_FLOOR {
+            marks.invalidate(&format!("t{n}"), 100 + PRUNE_SLACK_NANOS, 10);
+        }
+        assert!(marks.marks.read().unwrap().marks.get("slow").is_none(), "the mark of `slow` was pruned");
+        assert!(!marks.holds(&tagging(start, "slow")), "its computation, started before, is refused");
+        assert!(marks.holds(&tagging(marks.now(), "slow")), "one that starts now holds");
     }
 
     #[test]
