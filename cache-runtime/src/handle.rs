@@ -142,10 +142,12 @@ impl Cache {
     }
 
     /// Removes `key`; true when it held a live entry. A computation of `key` in flight stores
-    /// nothing after it.
+    /// nothing after it. The stores that functions with `max_entries` or `local` keep in place
+    /// of this provider are reached too.
     pub async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let removed_there = self.remove_from_functions_stores(&Scope::Key(key)).await > 0;
         let _invalidation = FLIGHTS.void(self.slot.store, &Scope::Key(key), self.slot.exclusive()).await;
-        let removed = self.counted("delete", key, self.slot.provider.delete(key).await)?;
+        let removed = self.counted("delete", key, self.slot.provider.delete(key).await)? || removed_there;
         self.origin().removed(key, u64::from(removed));
         Ok(removed)
     }
@@ -157,22 +159,46 @@ impl Cache {
 
     /// Removes the entries whose keys match the glob `pattern` (`*`, `?`, `[..]`, `\` escapes);
     /// returns how many. A malformed pattern is a [`CacheError::BadPattern`]. Computations in
-    /// flight of keys it matches store nothing after it.
+    /// flight of keys it matches store nothing after it. The stores that functions with
+    /// `max_entries` or `local` keep in place of this provider are reached too.
     pub async fn clear_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
         let parsed = self.counted("clear_pattern", pattern, Pattern::parse(pattern))?;
+        let removed_there = self.remove_from_functions_stores(&Scope::Pattern(&parsed)).await;
         let _invalidation = FLIGHTS.void(self.slot.store, &Scope::Pattern(&parsed), self.slot.exclusive()).await;
-        let removed = self.counted("clear_pattern", pattern, self.slot.provider.clear_pattern(&parsed).await)?;
+        let removed =
+            self.counted("clear_pattern", pattern, self.slot.provider.clear_pattern(&parsed).await)? + removed_there;
         self.origin().removed(pattern, removed);
         Ok(removed)
     }
 
     /// Removes every entry of this provider; returns how many. Computations in flight store
-    /// nothing after it.
+    /// nothing after it. The stores that functions with `max_entries` or `local` keep in place
+    /// of this provider are emptied too.
     pub async fn clear(&self) -> Result<u64, CacheError> {
+        let removed_there = self.remove_from_functions_stores(&Scope::All).await;
         let _invalidation = FLIGHTS.void(self.slot.store, &Scope::All, self.slot.exclusive()).await;
-        let removed = self.counted("clear", "*", self.slot.provider.clear().await)?;
+        let removed = self.counted("clear", "*", self.slot.provider.clear().await)? + removed_there;
         self.origin().removed("*", removed);
         Ok(removed)
+    }
+
+    /// Removes what `scope` covers from the stores that functions with `max_entries` or `local`
+    /// keep in place of this provider (what reaches its entries reaches theirs), each after
+    /// voiding its flights that `scope` covers; returns how many entries went.
+    async fn remove_from_functions_stores(&self, scope: &Scope<'_>) -> u64 {
+        let mut removed = 0;
+        // One store at a time: two invalidations held at once would wait on each other's locks.
+        for store in registry::bounded_of(self.slot.store) {
+            let _invalidation = FLIGHTS.void(store.store, scope, store.exclusive()).await;
+            let result = match scope {
+                Scope::Key(key) => store.provider.delete(key).await.map(u64::from),
+                Scope::Pattern(pattern) => store.provider.clear_pattern(pattern).await,
+                Scope::All => store.provider.clear().await,
+            };
+            // Functions' own memory stores: they cannot fail.
+            removed += result.unwrap_or(0);
+        }
+        removed
     }
 
     /// A snapshot of the provider's counters.
