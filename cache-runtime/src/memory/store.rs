@@ -242,9 +242,11 @@ where
             count /= 2;
         }
         let shard_items = usize::try_from(items.div_ceil(count)).unwrap_or(usize::MAX);
-        let shard_weight = sizing.weight.div_ceil(count);
         let shards = (0..count)
-            .map(|_| {
+            .map(|index| {
+                // The weight is shared out exactly (the first shards take one more of what does
+                // not divide): the shards together never hold more than the bound.
+                let shard_weight = sizing.weight / count + u64::from(index < sizing.weight % count);
                 let mut options = OptionsBuilder::new();
                 options.estimated_items_capacity(shard_items).weight_capacity(shard_weight);
                 // `build` fails only for a capacity left unset, and both are set above.
