@@ -470,13 +470,18 @@ impl MemoryProvider {
         let mut dropped = DroppedEntries::default();
         let entry = Entry { value, expires, weight, lifetime: Lifetime::pack(ttl) };
         self.inner.cache.insert(key.clone(), entry, &mut dropped);
+        let mut own_key_seen = false;
         for (dropped_key, entry) in dropped {
-            if dropped_key == key && self.inner.cache.contains(key.bytes()) {
-                // The value this write replaced.
+            if dropped_key == key {
+                // The value this write replaced, or this very value, refused as heavier than the
+                // store's share for it (the one it replaced is then dropped too): one eviction,
+                // for the refusal, and none when the new value is held.
+                if !std::mem::replace(&mut own_key_seen, true) && !self.inner.cache.contains(key.bytes()) {
+                    observe::evicted(&self.inner.counters);
+                }
                 continue;
             }
-            // Evicted to make room (or this very value, refused as heavier than the store's
-            // share for it), or an entry that had expired meanwhile.
+            // Evicted to make room, or an entry that had expired meanwhile.
             if entry.is_live(now) {
                 observe::evicted(&self.inner.counters);
             } else {
