@@ -34,8 +34,9 @@ async fn slow_tagged(id: u64) -> u64 {
 /// A tag invalidated while a computation of a tagged entry runs must void that computation,
 /// whatever else is invalidated meanwhile. Here the store invalidates many other tags (4,096
 /// users, say) while the 10 s body runs: the store prunes marks older than the longest lifetime
-/// of a tagged entry *stored* (none yet) plus 1 s, drops the mark that was to void the running
-/// body, and the body's value from before the invalidation is stored and served.
+/// of a tagged entry *stored* (none yet) plus 1 s, the mark that voids the running body among
+/// them. The body's value from before the invalidation must still be refused (it was stored
+/// and served before `pruned_up_to`, tags.rs).
 #[tokio::test(start_paused = true)]
 async fn a_tag_invalidation_still_voids_a_slow_computation_after_many_other_tags_are_invalidated() {
     let store = MemoryProvider::new();
@@ -114,8 +115,8 @@ async fn clear_pattern_and_delete_reach_the_entries_of_a_max_entries_function() 
 // Bounds and their counters.
 // ---------------------------------------------------------------------------------------------
 
-/// "At most this many entries": with a bound that does not divide into the store's shards, each
-/// shard's share is rounded up, and the shares add up to more than the bound.
+/// "At most this many entries", with a bound that does not divide into the store's shards (each
+/// shard's share was rounded up, and the shares added up to more than the bound).
 #[tokio::test]
 async fn an_entry_bound_that_does_not_divide_into_the_shards_still_holds() {
     for bound in [1_024u64, 1_025, 1_031, 3_001, 10_001] {
