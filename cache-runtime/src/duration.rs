@@ -3,7 +3,19 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::error::CacheError;
+
+/// The longest the runtime waits or plans ahead from now: a year. Longer settings (a `max_wait`
+/// of `Duration::MAX`, a `stale` kept "forever") are taken as this, since adding them to an
+/// `Instant` would overflow.
+pub(crate) const LONGEST_AHEAD: Duration = Duration::from_secs(365 * 86_400);
+
+/// The instant `after` from now, `after` capped at [`LONGEST_AHEAD`].
+pub(crate) fn from_now(after: Duration) -> Instant {
+    Instant::now() + after.min(LONGEST_AHEAD)
+}
 
 /// Reads `"250ms"`, `"30s"`, `"5m"`, `"24h"`, `"7d"`: a whole number and a unit, nothing around
 /// them. The macro reads its `ttl` strings with the same rules (a test holds them together). Zero

@@ -326,7 +326,7 @@ where
             Ok(_) if age >= fresh.lifetime() => Read::Unusable,
             Ok(value) => {
                 // Until when the stale value may be served: what the store keeps it for.
-                let until = Instant::now() + fresh.lifetime().saturating_sub(age);
+                let until = crate::duration::from_now(fresh.lifetime().saturating_sub(age));
                 let tags = tags.into_list();
                 return stale::<M, R, F, B>(site, slot, key, tags, fresh, cache_if, body, (value, until)).await;
             }

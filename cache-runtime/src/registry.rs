@@ -92,7 +92,8 @@ impl Slot {
         let store = provider.counters().store();
         Arc::new(Slot {
             name: Arc::from(name),
-            max_wait: backend.max_wait(),
+            // Capped: every wait's deadline is `now + max_wait`.
+            max_wait: backend.max_wait().min(crate::duration::LONGEST_AHEAD),
             backend,
             provider: Arc::new(provider),
             store,
