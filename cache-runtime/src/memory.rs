@@ -134,6 +134,10 @@ struct Lifetime(u32);
 impl Lifetime {
     const SECONDS: u32 = 1 << 31;
 
+    /// The longest ttl kept (about 68 years): a longer one is stored as this, so that the
+    /// entry's expiry and its lifetime agree on when it was stored.
+    const LONGEST: Duration = Duration::from_secs(Self::SECONDS as u64 - 1);
+
     fn pack(ttl: Duration) -> Lifetime {
         let ms = ttl.as_nanos().div_ceil(1_000_000);
         match u32::try_from(ms) {
@@ -458,6 +462,7 @@ impl MemoryProvider {
             }
         };
         let now = self.inner.now();
+        let ttl = ttl.min(Lifetime::LONGEST);
         let lifetime = u64::try_from(ttl.as_nanos()).unwrap_or(Tick::MAX);
         let expires = now.saturating_add(lifetime);
         if value.tagging().is_some() {
