@@ -29,7 +29,8 @@ use ahash::RandomState;
 use std::pin::pin;
 
 use hashbrown::HashTable;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Notify, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -66,9 +67,28 @@ type Shard = HashTable<Arc<Flight>>;
 /// Running computations, sharded by key.
 pub(crate) struct Flights {
     shards: Box<[Mutex<Shard>]>,
-    /// Per shard: leaders store under the read lock, invalidations run under the write lock.
-    stores: Box<[RwLock<()>]>,
+    /// The [`StoreLocks`] of each store, while a handle on it holds them.
+    locks: Mutex<LockSets>,
     hasher: RandomState,
+}
+
+/// The locks that order one store's leaders against its invalidations, one per shard of keys:
+/// leaders store under a read lock, invalidations run under the write lock. Each store has its
+/// own, so that an invalidation that takes long on one store (a store of the user's that hangs)
+/// holds back no other.
+pub(crate) struct StoreLocks(Box<[RwLock<()>]>);
+
+impl StoreLocks {
+    fn new() -> StoreLocks {
+        StoreLocks((0..SHARDS).map(|_| RwLock::new(())).collect())
+    }
+}
+
+#[derive(Default)]
+struct LockSets {
+    by_store: HashMap<StoreId, Weak<StoreLocks>>,
+    /// Forget the stores no handle holds any more when the map grows past this many.
+    prune_at: usize,
 }
 
 /// One computation of one key.
@@ -145,7 +165,7 @@ impl Flights {
     fn new() -> Self {
         Flights {
             shards: (0..SHARDS).map(|_| Mutex::new(HashTable::new())).collect(),
-            stores: (0..SHARDS).map(|_| RwLock::new(())).collect(),
+            locks: Mutex::default(),
             hasher: RandomState::new(),
         }
     }
@@ -169,6 +189,22 @@ impl Flights {
         if let Ok(entry) = shard.find_entry(flight.hash, |current| Arc::ptr_eq(current, flight)) {
             entry.remove();
         }
+    }
+
+    /// The locks of `store`: every handle on one store shares them. (Taken when a provider is
+    /// registered or scoped, never on a call.)
+    pub(crate) fn locks_of(&self, store: StoreId) -> Arc<StoreLocks> {
+        let mut sets = lock(&self.locks);
+        if let Some(locks) = sets.by_store.get(&store).and_then(Weak::upgrade) {
+            return locks;
+        }
+        if sets.by_store.len() >= sets.prune_at {
+            sets.by_store.retain(|_, locks| locks.strong_count() > 0);
+            sets.prune_at = (2 * sets.by_store.len()).max(64);
+        }
+        let locks = Arc::new(StoreLocks::new());
+        sets.by_store.insert(store, Arc::downgrade(&locks));
+        locks
     }
 
     /// Joins the flight of `key` in `store`, or starts one.
@@ -204,19 +240,25 @@ impl Flights {
     }
 
     /// Voids the flights of `store` that `scope` covers, and detaches them so that later callers
-    /// start new ones. With `exclusive` (a store that this process owns), the returned guard
-    /// holds the write lock of the shards the scope covers, once every store under way there is
-    /// over: remove the entries while holding it, so that no voided leader stores after them.
-    pub(crate) async fn void(&'static self, store: StoreId, scope: &Scope<'_>, exclusive: bool) -> Invalidation {
+    /// start new ones. With the store's `locks` (a store that this process owns), the returned
+    /// guard holds the write lock of the shards the scope covers, once every store under way
+    /// there is over: remove the entries while holding it, so that no voided leader stores after
+    /// them.
+    pub(crate) async fn void<'a>(
+        &self,
+        store: StoreId,
+        scope: &Scope<'_>,
+        locks: Option<&'a StoreLocks>,
+    ) -> Invalidation<'a> {
         let shards: Vec<usize> = match scope {
             Scope::Key(key) => vec![Self::index(self.hash(store, key))],
             Scope::Pattern(_) | Scope::All => (0..SHARDS).collect(),
         };
         let mut guards = Vec::new();
-        if exclusive {
+        if let Some(locks) = locks {
             // In index order, so that two invalidations never wait on each other in a cycle.
             for &index in &shards {
-                guards.push(self.stores[index].write().await);
+                guards.push(locks.0[index].write().await);
             }
         }
         for index in shards {
@@ -236,8 +278,8 @@ impl Flights {
 }
 
 /// Held while an invalidation removes entries: see [`Flights::void`].
-pub(crate) struct Invalidation {
-    _guards: Vec<RwLockWriteGuard<'static, ()>>,
+pub(crate) struct Invalidation<'a> {
+    _guards: Vec<RwLockWriteGuard<'a, ()>>,
 }
 
 /// Whether `flight`'s leader waits, directly or through other flights, on a flight `me` leads.
@@ -266,8 +308,8 @@ pub(crate) struct Leader {
 }
 
 /// Leave to store, from [`Leader::begin_store`]; holds the read lock of the key's shard, if any.
-pub(crate) struct Storing {
-    _guard: Option<RwLockReadGuard<'static, ()>>,
+pub(crate) struct Storing<'a> {
+    _guard: Option<RwLockReadGuard<'a, ()>>,
 }
 
 impl Leader {
@@ -276,18 +318,20 @@ impl Leader {
         LEADING.scope(Arc::clone(self.flight.task()), body).await
     }
 
-    /// Leave to store the value, unless an invalidation voided the flight. With `exclusive` (a
-    /// store this process owns) it holds the read lock of the key's shard: store before dropping
-    /// it.
-    pub(crate) async fn begin_store(&self, exclusive: bool) -> Option<Storing> {
-        let stores = &self.flights.stores[Flights::index(self.flight.hash)];
-        let guard = match exclusive {
-            // No invalidation of the shard running, as nearly always: taken without a future.
-            true => Some(match stores.try_read() {
-                Ok(guard) => guard,
-                Err(_) => stores.read().await,
-            }),
-            false => None,
+    /// Leave to store the value, unless an invalidation voided the flight. With the store's
+    /// `locks` (a store this process owns) it holds the read lock of the key's shard: store
+    /// before dropping it.
+    pub(crate) async fn begin_store<'a>(&self, locks: Option<&'a StoreLocks>) -> Option<Storing<'a>> {
+        let guard = match locks {
+            Some(locks) => {
+                let shard = &locks.0[Flights::index(self.flight.hash)];
+                // No invalidation of the shard running, as nearly always: taken without a future.
+                Some(match shard.try_read() {
+                    Ok(guard) => guard,
+                    Err(_) => shard.read().await,
+                })
+            }
+            None => None,
         };
         let mut phase = lock(&self.flight.phase);
         match *phase {
@@ -460,9 +504,10 @@ mod tests {
         let (flights, store) = (flights(), store());
         let Join::Lead(mut leader) = flights.join(store, "k") else { panic!() };
         let Join::Wait(waiter) = flights.join(store, "k") else { panic!() };
-        drop(flights.void(store, &Scope::Key("k"), true).await);
+        let locks = StoreLocks::new();
+        drop(flights.void(store, &Scope::Key("k"), Some(&locks)).await);
         let Join::Lead(_next) = flights.join(store, "k") else { panic!("a caller after the invalidation starts anew") };
-        assert!(leader.begin_store(true).await.is_none());
+        assert!(leader.begin_store(Some(&locks)).await.is_none());
         leader.hand_out(CachedValue::new(1u8));
         drop(leader);
         assert!(matches!(waiter.wait(WAIT).await, Waited::NoValue));
@@ -472,12 +517,27 @@ mod tests {
     async fn an_invalidation_waits_for_a_leader_that_is_storing() {
         let (flights, store) = (flights(), store());
         let Join::Lead(leader) = flights.join(store, "k") else { panic!() };
-        let storing = leader.begin_store(true).await.unwrap();
-        let void = tokio::spawn(async move { drop(flights.void(store, &Scope::All, true).await) });
+        let locks = Arc::new(StoreLocks::new());
+        let storing = leader.begin_store(Some(&locks)).await.unwrap();
+        let void = {
+            let locks = Arc::clone(&locks);
+            tokio::spawn(async move { drop(flights.void(store, &Scope::All, Some(&locks)).await) })
+        };
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!void.is_finished(), "the invalidation waits until the store is over");
         drop(storing);
         void.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn each_store_has_its_own_locks_and_waits_on_no_other() {
+        let (flights, store, other) = (flights(), store(), store());
+        let (locks, other_locks) = (flights.locks_of(store), flights.locks_of(other));
+        assert!(Arc::ptr_eq(&locks, &flights.locks_of(store)), "every handle on a store shares its locks");
+        let Join::Lead(leader) = flights.join(other, "k") else { panic!() };
+        let _storing = leader.begin_store(Some(&other_locks)).await.unwrap();
+        let cleared = tokio::time::timeout(WAIT, flights.void(store, &Scope::All, Some(&locks))).await;
+        assert!(cleared.is_ok(), "a clear of one store waited for a store under way on another");
     }
 
     #[tokio::test]

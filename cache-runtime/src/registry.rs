@@ -11,6 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::error::CacheError;
+use crate::flight::{StoreLocks, FLIGHTS};
 use crate::memory::MemoryProvider;
 use crate::observe::SiteCounters;
 use crate::provider::CacheProvider;
@@ -29,6 +30,9 @@ pub(crate) struct Slot {
     pub(crate) backend: Backend,
     /// Which store the provider is a handle on, for single-flight.
     pub(crate) store: StoreId,
+    /// The locks that order the store's leaders against its invalidations (shared by every slot
+    /// of the store).
+    locks: Arc<StoreLocks>,
     /// How long a call waits for another caller's computation before it computes itself.
     pub(crate) max_wait: Duration,
     /// The metric handles of the cache-aside calls on this provider.
@@ -77,13 +81,13 @@ impl Backend {
 }
 
 impl Slot {
-    /// Whether this process owns the store (memory, or a store of the user's): then stores and
-    /// invalidations exclude each other here. Redis orders them itself, with leases.
-    pub(crate) fn exclusive(&self) -> bool {
+    /// The store's locks when this process owns it (memory, or a store of the user's): then
+    /// stores and invalidations exclude each other here. Redis orders them itself, with leases.
+    pub(crate) fn exclusive(&self) -> Option<&StoreLocks> {
         match self.backend {
             #[cfg(feature = "redis")]
-            Backend::Redis(_) => false,
-            _ => true,
+            Backend::Redis(_) => None,
+            _ => Some(&self.locks),
         }
     }
 
@@ -97,6 +101,7 @@ impl Slot {
             backend,
             provider: Arc::new(provider),
             store,
+            locks: FLIGHTS.locks_of(store),
             aside_counters: OnceLock::new(),
         })
     }
@@ -113,6 +118,7 @@ impl Slot {
             provider: Arc::clone(&self.provider),
             backend: self.backend.clone(),
             store: self.store,
+            locks: Arc::clone(&self.locks),
             max_wait: self.max_wait,
             aside_counters: OnceLock::new(),
         })

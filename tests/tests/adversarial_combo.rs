@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cache_runtime::{cached, with_provider, MemoryProvider};
+use cache_runtime::key::Pattern;
+use cache_runtime::{cached, with_provider, CacheProvider, CachedValue, MemoryProvider, ProviderFuture, StatsCounters};
 use cache_tests::{spawn_on, Rng};
 
 fn ms(n: u64) -> Duration {
@@ -23,9 +24,8 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-/// The tests of this file run one at a time: flights' shard locks are shared by every store of
-/// the process (an invalidation on one store holds them for a moment for all), and a paused clock
-/// jumps ahead while one of its tasks waits on a lock another test's runtime holds.
+/// The tests of this file run one at a time, as a precaution: a paused clock jumps ahead while one
+/// of its tasks waits on anything another test's runtime holds.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Taken first, before the test sets any timer.
@@ -350,6 +350,127 @@ async fn a_refused_refresh_drops_the_old_entry_and_no_stale_is_served_after() {
         );
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A store of the user's next to the memory store: each store has its own invalidation locks.
+// ---------------------------------------------------------------------------------------------
+
+/// A store of the user's whose `clear` does not return until the test opens its gate (a network
+/// store without a timeout, say).
+#[derive(Clone)]
+struct GatedStore {
+    gate: Arc<tokio::sync::Semaphore>,
+    entered: Arc<AtomicBool>,
+    counters: Arc<StatsCounters>,
+}
+
+impl CacheProvider for GatedStore {
+    fn kind(&self) -> &'static str {
+        "gated"
+    }
+    fn get<'a>(&'a self, _: &'a str) -> ProviderFuture<'a, Option<CachedValue>> {
+        Box::pin(async { Ok(None) })
+    }
+    fn set<'a>(&'a self, _: &'a str, _: CachedValue, _: Duration) -> ProviderFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn delete<'a>(&'a self, _: &'a str) -> ProviderFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+    fn exists<'a>(&'a self, _: &'a str) -> ProviderFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+    fn clear(&self) -> ProviderFuture<'_, u64> {
+        Box::pin(async {
+            self.entered.store(true, SeqCst);
+            let _permit = self.gate.acquire().await;
+            Ok(0)
+        })
+    }
+    fn clear_pattern<'a>(&'a self, _: &'a Pattern) -> ProviderFuture<'a, u64> {
+        Box::pin(async { Ok(0) })
+    }
+    fn counters(&self) -> &StatsCounters {
+        &self.counters
+    }
+}
+
+/// Opens the gate when dropped, so that a failing test does not leave the locks held.
+struct OpenOnDrop(Arc<tokio::sync::Semaphore>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.add_permits(1_000);
+    }
+}
+
+static PLAIN_RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[cached(ttl = 60, key = "combo_plain:{id}")]
+async fn plain(id: u64) -> u64 {
+    PLAIN_RUNS.fetch_add(1, SeqCst);
+    id
+}
+
+/// Starts `cache_runtime::clear()` on a gated store of the user's and waits until it is inside
+/// the store's `clear`.
+async fn hang_a_clear_on_a_gated_store() -> (OpenOnDrop, tokio::task::JoinHandle<()>) {
+    let gated = GatedStore {
+        gate: Arc::new(tokio::sync::Semaphore::new(0)),
+        entered: Arc::new(AtomicBool::new(false)),
+        counters: Arc::new(StatsCounters::default()),
+    };
+    let open = OpenOnDrop(Arc::clone(&gated.gate));
+    let entered = Arc::clone(&gated.entered);
+    let clearing = tokio::spawn(with_provider(gated, async {
+        cache_runtime::clear().await.unwrap();
+    }));
+    let started = std::time::Instant::now();
+    while !entered.load(SeqCst) {
+        assert!(started.elapsed() < secs(5), "the gated clear started");
+        tokio::time::sleep(ms(1)).await;
+    }
+    (open, clearing)
+}
+
+/// `with_provider` scopes isolate stores. The locks that order a leader's store against an
+/// invalidation were shared by every store (32 shards of `FLIGHTS`): a `clear()` on one store
+/// held the write lock of all 32 while that store's `clear` ran, and a leader on any other store
+/// waited for it in `begin_store`, unbounded. A store of the user's whose `clear` hung hung every
+/// miss on an unrelated memory store. Each store has locks of its own now (`StoreLocks`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_clear_on_a_custom_store_hangs_a_miss_on_an_unrelated_memory_store() {
+    let _serial = serial().await;
+    let memory = MemoryProvider::new();
+    let (open, clearing) = hang_a_clear_on_a_gated_store().await;
+    let miss = spawn_on(&memory, plain(1));
+    let answered = tokio::time::timeout(secs(1), miss).await;
+    drop(open);
+    clearing.await.unwrap();
+    assert!(
+        answered.is_ok(),
+        "a miss on a memory store that nothing invalidates did not return within 1 s: it waits on a \
+         clear() of another store"
+    );
+}
+
+/// The same lock the other way: `<fn>_invalidate` on a memory store waited, unbounded, for a
+/// `clear()` of an unrelated store of the user's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_clear_on_a_custom_store_hangs_an_invalidation_on_an_unrelated_memory_store() {
+    let _serial = serial().await;
+    let memory = MemoryProvider::new();
+    assert_eq!(spawn_on(&memory, plain(2)).await.unwrap(), 2);
+    let (open, clearing) = hang_a_clear_on_a_gated_store().await;
+    let invalidation = spawn_on(&memory, plain_invalidate(2));
+    let answered = tokio::time::timeout(secs(1), invalidation).await;
+    drop(open);
+    clearing.await.unwrap();
+    assert!(
+        answered.is_ok(),
+        "plain_invalidate on a memory store did not return within 1 s: it waits on a clear() of another store"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
