@@ -71,12 +71,22 @@ async fn invalidate_soft(kind: u64, id: u64) {
         1 => {
             soft_clear().await;
         }
-        2 => cache_runtime::invalidate_tag(&format!("combo_soft_row:{id}")).await.unwrap(),
+        _ => invalidate_through_the_provider(kind, "combo_soft", id).await,
+    }
+}
+
+/// Invalidation kinds 2 to 5 of row `id` of a function whose keys are `<function>:{id}` and whose
+/// row tag is `<function>_row:{id}`, through the provider: its tag, `delete` of its key,
+/// `clear_pattern` of the function's keys, `clear`. (Kinds 0 and 1 are the function's own
+/// `_invalidate` and `_clear`.)
+async fn invalidate_through_the_provider(kind: u64, function: &str, id: u64) {
+    match kind {
+        2 => cache_runtime::invalidate_tag(&format!("{function}_row:{id}")).await.unwrap(),
         3 => {
-            cache_runtime::delete(&format!("combo_soft:{id}")).await.unwrap();
+            cache_runtime::delete(&format!("{function}:{id}")).await.unwrap();
         }
         4 => {
-            cache_runtime::clear_pattern("combo_soft:*").await.unwrap();
+            cache_runtime::clear_pattern(&format!("{function}:*")).await.unwrap();
         }
         _ => {
             cache_runtime::clear().await.unwrap();
@@ -137,16 +147,7 @@ async fn invalidate_ahead(kind: u64, id: u64) {
         1 => {
             ahead_clear().await;
         }
-        2 => cache_runtime::invalidate_tag(&format!("combo_ahead_row:{id}")).await.unwrap(),
-        3 => {
-            cache_runtime::delete(&format!("combo_ahead:{id}")).await.unwrap();
-        }
-        4 => {
-            cache_runtime::clear_pattern("combo_ahead:*").await.unwrap();
-        }
-        _ => {
-            cache_runtime::clear().await.unwrap();
-        }
+        _ => invalidate_through_the_provider(kind, "combo_ahead", id).await,
     }
 }
 
@@ -216,16 +217,7 @@ async fn invalidate_refreshed(kind: u64, id: u64) {
         1 => {
             refreshed_clear().await;
         }
-        2 => cache_runtime::invalidate_tag(&format!("combo_refreshed_row:{id}")).await.unwrap(),
-        3 => {
-            cache_runtime::delete(&format!("combo_refreshed:{id}")).await.unwrap();
-        }
-        4 => {
-            cache_runtime::clear_pattern("combo_refreshed:*").await.unwrap();
-        }
-        _ => {
-            cache_runtime::clear().await.unwrap();
-        }
+        _ => invalidate_through_the_provider(kind, "combo_refreshed", id).await,
     }
 }
 
